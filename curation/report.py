@@ -1,0 +1,122 @@
+"""The steward report of one run: tier counts, counts by source, reasons, and the documents that need a
+steward (unsafe and review), as JSON and as a static HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from curation.models import QuarantineRecord
+
+MAX_ROWS = 2000  # rows of the attention table in the HTML page; the JSON keeps them all
+
+
+def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecord]) -> dict[str, Any]:
+    rows = table.select(
+        [
+            "doc_id",
+            "title",
+            "source",
+            "path",
+            "updated",
+            "tier",
+            "reasons",
+            "score_age",
+            "score_relevance",
+            "score_trust",
+            "score_quality",
+            "overridden_by",
+        ]
+    ).to_pylist()
+    by_source: dict[str, Counter[str]] = {}
+    reasons: Counter[str] = Counter()
+    for row in rows:
+        by_source.setdefault(row["source"], Counter())[row["tier"]] += 1
+        reasons.update(row["reasons"])
+    attention = [
+        {**row, "updated": row["updated"].isoformat() if row["updated"] else None}
+        for row in rows
+        if row["tier"] != "safe"
+    ]
+    attention.sort(key=lambda r: (r["tier"] != "unsafe", r["source"], r["path"]))
+    return {
+        "run_id": run_id,
+        "documents": len(rows),
+        "quarantined": len(quarantined),
+        "tiers": dict(Counter(row["tier"] for row in rows)),
+        "by_source": {s: dict(c) for s, c in sorted(by_source.items())},
+        "reasons": dict(reasons.most_common()),
+        "quarantine": [
+            {"path": q.path, "source": q.source, "reason": q.reason, "detail": q.detail} for q in quarantined
+        ],
+        "attention": attention,
+    }
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "steward_report.json"
+    html_path = out_dir / "steward_report.html"
+    json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    html_path.write_text(render_html(report), encoding="utf-8")
+    return json_path, html_path
+
+
+_CSS = """body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}.n{text-align:right}
+.bar{background:#4a7;height:10px}tr.unsafe td:first-child{color:#b00;font-weight:bold}
+tr.review td:first-child{color:#a60}.cards span{display:inline-block;margin-right:2em;font-size:20px}"""
+
+
+def _bar_rows(counts: dict[str, int]) -> str:
+    top = max(counts.values(), default=1)
+    return "".join(
+        f"<tr><td>{html.escape(k)}</td><td class=n>{v}</td>"
+        f"<td><div class=bar style='width:{300 * v / top:.0f}px'></div></td></tr>"
+        for k, v in counts.items()
+    )
+
+
+def render_html(report: dict[str, Any]) -> str:
+    e = html.escape
+    tiers = report["tiers"]
+    source_rows = "".join(
+        f"<tr><td>{e(s)}</td>"
+        + "".join(f"<td class=n>{c.get(t, 0)}</td>" for t in ("safe", "review", "unsafe"))
+        + "</tr>"
+        for s, c in report["by_source"].items()
+    )
+    attention = "".join(
+        f"<tr class={e(r['tier'])}><td>{e(r['tier'])}</td><td>{e(r['title'] or '')}</td>"
+        f"<td>{e(r['source'])}</td>"
+        f"<td>{e(r['path'])}</td><td>{e(str(r['updated'] or 'unknown'))}</td>"
+        f"<td>{e(', '.join(r['reasons']))}</td></tr>"
+        for r in report["attention"][:MAX_ROWS]
+    )
+    quarantine = "".join(
+        f"<tr><td>{e(q['path'])}</td><td>{e(q['reason'])}</td><td>{e(q['detail'])}</td></tr>"
+        for q in report["quarantine"]
+    )
+    return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
+<title>Vetted steward report {e(report["run_id"])}</title>
+<style>{_CSS}</style>
+</head><body><h1>Steward report</h1><p>Run <code>{e(report["run_id"])}</code>: {report["documents"]} documents
+scored, {report["quarantined"]} quarantined.</p>
+<div class=cards><span>safe {tiers.get("safe", 0)}</span><span>review {tiers.get("review", 0)}</span>
+<span>unsafe {tiers.get("unsafe", 0)}</span></div>
+<h2>By source</h2><table><tr><th>source</th><th>safe</th><th>review</th><th>unsafe</th></tr>
+{source_rows}</table>
+<h2>Reasons</h2><table>{_bar_rows(report["reasons"])}</table>
+<h2>Needs a steward ({len(report["attention"])})</h2>
+<table><tr><th>tier</th><th>title</th><th>source</th><th>path</th><th>updated</th><th>reasons</th></tr>
+{attention}</table>
+<h2>Quarantined ({report["quarantined"]})</h2>
+<table><tr><th>path</th><th>reason</th><th>detail</th></tr>{quarantine}</table>
+</body></html>
+"""

@@ -1,0 +1,52 @@
+"""Domain relevance: cosine similarity of a document to the domain profile (description + exemplars),
+calibrated linearly from [low, high] to [0, 1]; the nearest profile entry is named in the details."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from curation.models import Document, ScoreResult
+
+# texts -> L2-normalised embeddings, shape (n, dim); the pipelines pass the sentence-transformers model in
+EmbedFn = Callable[[list[str]], np.ndarray]
+
+
+class RelevanceScorer:
+    name = "relevance"
+
+    def __init__(
+        self,
+        embed: EmbedFn,
+        *,
+        description: str,
+        exemplars: Sequence[str] = (),
+        low: float = 0.05,
+        high: float = 0.45,
+        off_domain_below: float = 0.25,
+        chars: int = 2000,
+    ) -> None:
+        if high <= low:
+            raise ValueError(f"relevance calibration needs high > low, got low={low} high={high}")
+        self.embed = embed
+        self.profile_names = ["description"] + [f"exemplar_{i}" for i in range(len(exemplars))]
+        self.profile = embed([description, *exemplars])
+        self.low, self.high = low, high
+        self.off_domain_below = off_domain_below
+        self.chars = chars
+
+    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
+        if not docs:
+            return []
+        vectors = self.embed([f"{d.title}\n{d.text[: self.chars]}" for d in docs])
+        sims = vectors @ self.profile.T
+        out = []
+        for row in sims:
+            best = int(np.argmax(row))
+            cos = float(row[best])
+            value = float(np.clip((cos - self.low) / (self.high - self.low), 0.0, 1.0))
+            reasons = ["relevance_off_domain"] if value < self.off_domain_below else []
+            details = {"cosine": round(cos, 4), "nearest": self.profile_names[best]}
+            out.append(ScoreResult(self.name, round(value, 4), reasons, details))
+        return out

@@ -1,0 +1,71 @@
+"""The source registry (`sources.toml`): what kind of source a document comes from, how far to trust it,
+and how fast its content goes stale."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(slots=True, frozen=True)
+class SourceType:
+    name: str
+    trust: float  # prior 0..1: filings and product docs high, unknown web text low
+    half_life_days: float  # age at which the age score halves (Vetted's domain memory)
+
+
+@dataclass(slots=True, frozen=True)
+class SourceSpec:
+    name: str
+    type: str
+    trust: float | None = None  # overrides the type's prior when a source is better or worse than its kind
+    half_life_days: float | None = None
+
+
+# Used when sources.toml names no such type: low trust and a short memory, so it lands in review.
+UNKNOWN_TYPE = SourceType(name="unknown", trust=0.3, half_life_days=365.0)
+
+
+@dataclass(slots=True)
+class SourceRegistry:
+    types: dict[str, SourceType] = field(default_factory=dict)
+    sources: dict[str, SourceSpec] = field(default_factory=dict)
+
+    def source_type(self, source: str, declared_type: str | None = None) -> SourceType:
+        spec = self.sources.get(source)
+        type_name = spec.type if spec else (declared_type or "unknown")
+        return self.types.get(type_name, UNKNOWN_TYPE)
+
+    def trust(self, source: str, declared_type: str | None = None) -> float:
+        spec = self.sources.get(source)
+        if spec and spec.trust is not None:
+            return spec.trust
+        return self.source_type(source, declared_type).trust
+
+    def half_life_days(self, source: str, declared_type: str | None = None) -> float:
+        spec = self.sources.get(source)
+        if spec and spec.half_life_days is not None:
+            return spec.half_life_days
+        return self.source_type(source, declared_type).half_life_days
+
+    def is_known(self, source: str, declared_type: str | None = None) -> bool:
+        return source in self.sources or (declared_type or "unknown") in self.types
+
+
+def load_registry(path: Path) -> SourceRegistry:
+    if not path.exists():
+        raise FileNotFoundError(f"source registry {path} not found: copy sources.toml from the repo")
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    types = {
+        name: SourceType(name=name, trust=float(t["trust"]), half_life_days=float(t["half_life_days"]))
+        for name, t in raw.get("types", {}).items()
+    }
+    sources = {}
+    for name, s in raw.get("sources", {}).items():
+        if s["type"] not in types:
+            raise ValueError(f"{path}: source {name!r} has type {s['type']!r}, not one of {sorted(types)}")
+        sources[name] = SourceSpec(
+            name=name, type=s["type"], trust=s.get("trust"), half_life_days=s.get("half_life_days")
+        )
+    return SourceRegistry(types=types, sources=sources)

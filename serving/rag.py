@@ -1,0 +1,90 @@
+"""The RAG answer: safe context in a numbered prompt, the model through LlamaIndex's OpenAILike client
+against the vLLM server, and citations for every source the answer was given."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from llama_index.core.llms import ChatMessage, MessageRole
+from llama_index.llms.openai_like import OpenAILike
+
+from serving.retriever import Hit, SafeRetriever
+
+NO_SAFE_CONTEXT = (
+    "I have no vetted source that answers this question, so I will not guess. "
+    "Ask a data steward if this should be covered."
+)
+SYSTEM_PROMPT = (
+    "You are a company assistant. Answer the question using only the numbered sources below. "
+    "Cite sources as [1], [2]. If the sources do not contain the answer, say you do not know."
+)
+_CITE = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(slots=True)
+class Citation:
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    path: str
+    score: float
+    cited_in_answer: bool
+
+
+@dataclass(slots=True)
+class Answer:
+    answer: str
+    citations: list[Citation] = field(default_factory=list)
+    has_safe_context: bool = True
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+
+
+def build_messages(question: str, hits: list[Hit], *, max_chars_per_source: int = 1200) -> list[ChatMessage]:
+    sources = "\n\n".join(
+        f"[{n}] {h.title} ({h.source})\n{h.text[:max_chars_per_source]}" for n, h in enumerate(hits, 1)
+    )
+    return [
+        ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
+        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\nQuestion: {question}"),
+    ]
+
+
+def make_llm(
+    *, base_url: str, model: str, max_tokens: int, temperature: float, context_window: int
+) -> OpenAILike:
+    return OpenAILike(
+        model=model,
+        api_base=base_url,
+        api_key="vetted-local",
+        is_chat_model=True,
+        context_window=context_window,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        timeout=300.0,
+    )
+
+
+class ChatService:
+    def __init__(self, retriever: SafeRetriever, llm: OpenAILike) -> None:
+        self.retriever = retriever
+        self.llm = llm
+
+    def answer(self, question: str) -> Answer:
+        start = time.perf_counter()
+        hits = self.retriever.retrieve(question)
+        retrieval_ms = (time.perf_counter() - start) * 1000
+        if not hits:  # no safe chunk above the floor: say so, and spend no model call
+            return Answer(NO_SAFE_CONTEXT, [], has_safe_context=False, retrieval_ms=retrieval_ms)
+        start = time.perf_counter()
+        reply = self.llm.chat(build_messages(question, hits))
+        text = (reply.message.content or "").strip()
+        cited = {int(n) for n in _CITE.findall(text)}
+        citations = [
+            Citation(n, h.doc_id, h.title, h.source, h.path, round(h.score, 4), n in cited)
+            for n, h in enumerate(hits, 1)
+        ]
+        return Answer(text, citations, True, retrieval_ms, (time.perf_counter() - start) * 1000)

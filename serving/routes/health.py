@@ -1,0 +1,15 @@
+"""GET /healthz: the app is up, with the index build and the engine it answers from."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from serving.deps import Service
+from serving.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(service: Service) -> Health:
+    return Health(status="ok", index_build=service.retriever.build.name, engine=str(service.llm.api_base))

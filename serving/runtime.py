@@ -1,0 +1,92 @@
+"""Bring the chatbot up: the base model in the cache, the vLLM engine (a child process or an external URL),
+the safe retriever, and the FastAPI app under uvicorn on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from pipelines.embedding import Embedder
+from pipelines.model_cache import ensure_base_model
+from pipelines.settings import Settings
+from serving.engine import VLLMEngine
+from serving.main import create_app
+from serving.rag import ChatService, make_llm
+from serving.retriever import SafeRetriever
+
+
+def engine_for(settings: Settings, log_path: Path) -> VLLMEngine:
+    eng = settings.engine
+    if eng.url:
+        return VLLMEngine.external(eng.url, served_name=eng.served_model_name)
+    model_dir = ensure_base_model(settings.work_dir / "models")
+    return VLLMEngine(
+        model_dir=model_dir,
+        served_name=eng.served_model_name,
+        python=settings.resolve(eng.engine_python),
+        max_model_len=eng.max_model_len,
+        startup_timeout_s=eng.startup_timeout_s,
+        log_path=log_path,
+    )
+
+
+def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | None = None) -> ChatService:
+    emb = settings.embedding
+    embedder = embedder or Embedder(
+        emb.model_dir and settings.resolve(emb.model_dir), device=emb.device, batch_size=emb.batch_size
+    )
+    retriever = SafeRetriever(
+        settings.work_dir,
+        embedder,
+        top_k=settings.retrieval.top_k,
+        min_similarity=settings.retrieval.min_similarity,
+    )
+    eng = settings.engine
+    llm = make_llm(
+        base_url=engine_base_url,
+        model=eng.served_model_name,
+        max_tokens=eng.max_tokens,
+        temperature=eng.temperature,
+        context_window=eng.max_model_len,
+    )
+    return ChatService(retriever, llm)
+
+
+@contextmanager
+def running_stack(settings: Settings) -> Iterator[tuple[VLLMEngine, ChatService]]:
+    """The engine up and healthy and a chat service over the current index; the engine stops on exit."""
+    log_path = settings.work_dir / "logs" / "vllm.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with engine_for(settings, log_path) as engine:
+        yield engine, chat_service(settings, engine.base_url)
+
+
+@contextmanager
+def running_app(service: ChatService, *, host: str, port: int) -> Iterator[str]:
+    """The app under uvicorn in a thread; yields its base URL once /healthz answers."""
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://{host}:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError(f"the app did not come up on {url}")
+        time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

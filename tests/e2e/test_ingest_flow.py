@@ -1,0 +1,75 @@
+"""The real ingestion flow (Prefect, FAISS, presidio, sentence-transformers) over the test corpus."""
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+STAGES = ["load", "score", "tier", "chunk", "embed", "index", "report"]
+
+
+def _tables(settings):
+    docs = pq.read_table(settings.work_dir / "documents.parquet").to_pylist()
+    build = Path((settings.work_dir / "index" / "CURRENT").read_text().strip())
+    chunks = pq.read_table(settings.work_dir / "index" / build / "chunks.parquet").to_pylist()
+    return docs, settings.work_dir / "index" / build, chunks
+
+
+def test_every_input_is_accounted_for(ingested, test_corpus):
+    settings, summary = ingested
+    manifest_lines = (test_corpus / "manifest.jsonl").read_text().splitlines()
+    assert summary["accounted"] is True
+    assert summary["inputs"] == len(manifest_lines) == summary["documents"] + summary["quarantined"]
+    quarantine = [json.loads(x) for x in (settings.work_dir / "quarantine.jsonl").read_text().splitlines()]
+    assert {q["path"] for q in quarantine} >= {"broken/empty.txt", "broken/quarterly-figures.txt"}
+    assert all(q["reason"] for q in quarantine)
+
+
+def test_planted_confidential_documents_are_unsafe_and_never_indexed(ingested, test_corpus):
+    settings, _ = ingested
+    docs, build, chunks = _tables(settings)
+    canaries = [json.loads(x) for x in (test_corpus / "canaries.jsonl").read_text().splitlines()]
+    tier_by_path = {d["path"]: d["tier"] for d in docs}
+    assert canaries
+    for canary in canaries:
+        assert tier_by_path[canary["path"]] == "unsafe", canary
+    indexed_text = "\n".join(c["text"] for c in chunks)
+    docstore = (build / "docstore.json").read_text()
+    for canary in canaries:
+        assert canary["canary"] not in indexed_text and canary["canary"] not in docstore
+
+
+def test_index_holds_only_safe_chunks(ingested):
+    settings, summary = ingested
+    docs, build, chunks = _tables(settings)
+    tier = {d["doc_id"]: d["tier"] for d in docs}
+    assert chunks and {tier[c["doc_id"]] for c in chunks} == {"safe"}
+    manifest = json.loads((build / "manifest.json").read_text())
+    safe_ids = {d["doc_id"] for d in docs if d["tier"] == "safe"}
+    assert set(manifest["document_hashes"]) == safe_ids
+    assert manifest["n_chunks"] == len(chunks) == summary["index"]["chunks"]
+    assert summary["tiers"]["safe"] > 100 and summary["tiers"]["unsafe"] >= 15
+
+
+def test_io_profile_lists_every_stage_with_bytes_where_it_touches_disk(ingested):
+    settings, summary = ingested
+    profile = json.loads(Path(summary["io_profile"]).read_text())
+    by_stage = {s["stage"]: s for s in profile["stages"]}
+    assert list(by_stage) == STAGES
+    assert by_stage["load"]["rchar"] > 1_000_000  # the corpus is read
+    assert by_stage["tier"]["wchar"] > 1_000_000  # documents.parquet holds every text
+    assert by_stage["index"]["wchar"] > 100_000 and by_stage["index"]["fsync_count"] > 0
+    assert by_stage["report"]["wchar"] > 0
+    assert by_stage["embed"]["items_out"] == summary["index"]["chunks"]
+
+
+def test_steward_report_matches_the_documents_table(ingested):
+    settings, summary = ingested
+    report = json.loads(Path(summary["steward_report"]).with_suffix(".json").read_text())
+    assert report["tiers"] == {k: v for k, v in summary["tiers"].items() if v}
+    assert report["quarantined"] == summary["quarantined"]
+    unsafe_rows = [r for r in report["attention"] if r["tier"] == "unsafe"]
+    assert len(unsafe_rows) == summary["tiers"]["unsafe"]
+    assert all(r["reasons"] for r in report["attention"])
+    html = Path(summary["steward_report"]).read_text()
+    assert "Needs a steward" in html and unsafe_rows[0]["path"] in html
