@@ -44,6 +44,7 @@ demo: setup
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: setup lint
 	$(VENV)/bin/python -m pytest -q -ra

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from curation.dates import date_from_content, parse_iso_date
+from curation.dates import date_from_content, parse_iso_date, ticket_date
 from curation.html_text import html_to_text
 from curation.models import Document, QuarantineRecord
 from curation.sources import SourceRegistry
@@ -23,6 +23,14 @@ TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ""}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 TICKET_SUFFIXES = {".jsonl"}
 SKIP_NAMES = {"manifest.jsonl", "canaries.jsonl", ".complete"}
+# Ticket fields kept in Document.meta for the scorers (trust signals, asset age); the first present one wins.
+TICKET_META_FIELDS = {
+    "status": ("status", "state"),
+    "resolution": ("resolution", "resolution_note", "solution"),
+    "reviewer": ("reviewer", "reviewed_by", "approved_by", "approver"),
+    "author": ("author", "resolved_by", "assignee"),
+    "asset_installed": ("asset_installed", "installed", "commissioned"),
+}
 
 
 @dataclass(slots=True)
@@ -32,6 +40,7 @@ class ManifestEntry:
     source_type: str | None = None
     updated: str | None = None
     updated_from: str | None = None  # "content" when the manifest's date was read from the text itself
+    author: str | None = None  # who wrote it: a trust signal when the source lists them as a known author
 
 
 class Unreadable(Exception):
@@ -59,6 +68,7 @@ def read_manifest(root: Path) -> dict[str, ManifestEntry]:
                 source_type=row.get("source_type"),
                 updated=row.get("updated"),
                 updated_from=row.get("updated_from"),
+                author=row.get("author"),
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f'{path}:{n}: not a manifest line ({exc}); expected {{"path": ...}}') from exc
@@ -153,7 +163,7 @@ class FolderConnector:
             raise Unreadable("file_too_large", f"{size} bytes > max_file_mb")
         text, encoding = decode_bytes(path.read_bytes(), legacy_encoding=self.legacy_encoding)
         suffix = path.suffix.lower()
-        meta = {"encoding": encoding}
+        meta = {"encoding": encoding} | ({"author": str(entry.author)} if entry.author else {})
         if suffix in TICKET_SUFFIXES:
             yield from self._tickets(text, rel, source, entry, meta)
             return
@@ -180,8 +190,10 @@ class FolderConnector:
     def _tickets(
         self, text: str, rel: str, source: str, entry: ManifestEntry, meta: dict[str, str]
     ) -> Iterator[Document | QuarantineRecord]:
-        """JSONL tickets: one ticket per line with id, title, text (or body), updated/created. A bad line is
-        quarantined on its own (`path#Ln`); the good lines of the same file still become documents."""
+        """JSONL tickets: one ticket per line with id, title, text (or body) and timestamps (the newest of
+        TICKET_DATE_FIELDS, ISO or epoch); status, resolution, reviewer, author and asset_installed go to
+        meta for the scorers. A bad line is quarantined on its own (`path#Ln`); the good lines of the same
+        file still become documents."""
         self.units -= 1  # the file is not a unit here: each of its lines is
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -196,18 +208,20 @@ class FolderConnector:
             if not body.strip():
                 yield QuarantineRecord(f"{rel}#L{n}", source, "bad_ticket_line", "no text")
                 continue
+            stamp = ticket_date(row)
             ticket = ManifestEntry(
                 title=str(row.get("title") or f"{rel} #{n}"),
                 source=source,
                 source_type=entry.source_type,
-                updated=row.get("updated") or row.get("created"),
+                updated=stamp.isoformat() if stamp else None,
+                updated_from="ticket_timestamp" if stamp else None,
             )
             yield self._document(
                 text=body,
                 rel=rel,
                 source=source,
                 entry=ticket,
-                meta=meta | {"ticket": str(row.get("id", n))},
+                meta=meta | {"ticket": str(row.get("id", n))} | _ticket_meta(row),
                 title=ticket.title or rel,
                 mtime=None,
                 id_suffix=str(row.get("id", n)),
@@ -244,3 +258,12 @@ class FolderConnector:
             updated_from=updated_from,
             meta=meta,
         )
+
+
+def _ticket_meta(row: dict[str, object]) -> dict[str, str]:
+    meta = {}
+    for key, names in TICKET_META_FIELDS.items():
+        value = next((row[n] for n in names if row.get(n) not in (None, "")), None)
+        if value is not None:
+            meta[key] = str(value)[:2000]
+    return meta

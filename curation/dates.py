@@ -6,7 +6,7 @@ Content dates beat file times: a copied file's mtime says when it was copied, no
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
 # Debian changelog trailer: " -- Name <mail>  Mon, 12 Feb 2024 10:00:00 +0100" (Debian Policy 4.4)
@@ -44,6 +44,8 @@ def date_from_content(text: str) -> date | None:
 
 def parse_iso_date(value: object) -> date | None:
     """Manifest dates: ISO date or datetime strings; anything else is no date."""
+    if isinstance(value, datetime):
+        return value.date()
     if isinstance(value, date):
         return value
     if not isinstance(value, str) or not value.strip():
@@ -52,3 +54,35 @@ def parse_iso_date(value: object) -> date | None:
         return datetime.fromisoformat(value.strip()).date()
     except ValueError:
         return _iso(value.strip()[:10])
+
+
+# Ticket exports name their timestamps many ways; the newest one is when the ticket last said something.
+TICKET_DATE_FIELDS = (
+    "updated", "updated_at", "closed", "closed_at", "resolved", "resolved_at", "created", "created_at",
+    "timestamp", "date",
+)  # fmt: skip
+_EPOCH_MS_ABOVE = 100_000_000_000  # larger epoch numbers are milliseconds (year 5138 in seconds)
+
+
+def parse_timestamp(value: object) -> date | None:
+    """A ticket timestamp: ISO date or datetime (with or without a zone, "T" or space), or epoch seconds or
+    milliseconds as a number or a digit string (UTC). Anything else is no date."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) >= 9:
+        value = int(value.strip())
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > _EPOCH_MS_ABOVE else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC).date()
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value.strip().endswith("Z"):
+        value = value.strip()[:-1] + "+00:00"  # Python 3.11 reads "Z"; older exports also write it
+    return parse_iso_date(value)
+
+
+def ticket_date(row: dict[str, object]) -> date | None:
+    """The newest timestamp a ticket row carries in any of TICKET_DATE_FIELDS."""
+    found = [d for d in (parse_timestamp(row.get(f)) for f in TICKET_DATE_FIELDS) if d is not None]
+    return max(found) if found else None

@@ -19,7 +19,8 @@ class Document:
     """One document version as read by a connector.
 
     `updated` is the date the content itself carries (changelog entry, release note, manifest);
-    `updated_from` says where it came from ("content", "manifest", "file_mtime" or "unknown").
+    `updated_from` says where it came from ("content", "manifest", "ticket_timestamp", "file_mtime" or
+    "unknown"); `meta` holds connector facts the scorers read (a ticket's status, resolution, reviewer).
     """
 
     doc_id: str

@@ -19,9 +19,12 @@ class Override:
     why: str
 
 
+DEFAULT_UNSAFE_PREFIXES = ("pii_", "secret_", "confidential_")  # personal data, secrets, markings
+
+
 @dataclass(slots=True)
 class TierPolicy:
-    unsafe_prefixes: tuple[str, ...] = ("pii_", "secret_", "confidential_")
+    unsafe_prefixes: tuple[str, ...] = DEFAULT_UNSAFE_PREFIXES
     review_reasons: frozenset[str] = field(default_factory=frozenset)
     min_age: float = 0.25
     min_quality: float = 0.5
@@ -69,7 +72,7 @@ def load_policy(path: Path) -> TierPolicy:
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     review = raw.get("review", {})
     return TierPolicy(
-        unsafe_prefixes=tuple(raw.get("unsafe", {}).get("reason_prefixes", TierPolicy.unsafe_prefixes)),
+        unsafe_prefixes=tuple(raw.get("unsafe", {}).get("reason_prefixes", DEFAULT_UNSAFE_PREFIXES)),
         review_reasons=frozenset(review.get("reasons", [])),
         min_age=float(review.get("min_age", 0.25)),
         min_quality=float(review.get("min_quality", 0.5)),

@@ -1,5 +1,5 @@
 """The source registry (`sources.toml`): what kind of source a document comes from, how far to trust it,
-and how fast its content goes stale."""
+how fast its content goes stale, and how long the assets it is about stay in service."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class SourceType:
     name: str
     trust: float  # prior 0..1: filings and product docs high, unknown web text low
     half_life_days: float  # age at which the age score halves (Vetted's domain memory)
+    asset_lifetime_days: float = 0.0  # how long the things these documents are about stay in service; 0 = none
 
 
 @dataclass(slots=True, frozen=True)
@@ -21,6 +22,17 @@ class SourceSpec:
     type: str
     trust: float | None = None  # overrides the type's prior when a source is better or worse than its kind
     half_life_days: float | None = None
+    asset_lifetime_days: float | None = None
+    authors: frozenset[str] = frozenset()  # known authors (names or e-mails, lower case): a trust signal
+
+
+@dataclass(slots=True, frozen=True)
+class TrustSignals:
+    """What each document signal adds to its source's trust prior (the sum is capped at 1.0)."""
+
+    resolution_note: float = 0.1  # a ticket closed with a resolution note, a changelog "Closes: #NNN"
+    named_reviewer: float = 0.1  # "Reviewed-by:", "Approved by": someone put their name to it
+    known_author: float = 0.1  # written by someone on the source's authors list
 
 
 # Used when sources.toml names no such type: low trust and a short memory, so it lands in review.
@@ -31,6 +43,7 @@ UNKNOWN_TYPE = SourceType(name="unknown", trust=0.3, half_life_days=365.0)
 class SourceRegistry:
     types: dict[str, SourceType] = field(default_factory=dict)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
+    signals: TrustSignals = field(default_factory=TrustSignals)
 
     def source_type(self, source: str, declared_type: str | None = None) -> SourceType:
         spec = self.sources.get(source)
@@ -49,6 +62,16 @@ class SourceRegistry:
             return spec.half_life_days
         return self.source_type(source, declared_type).half_life_days
 
+    def asset_lifetime_days(self, source: str, declared_type: str | None = None) -> float:
+        spec = self.sources.get(source)
+        if spec and spec.asset_lifetime_days is not None:
+            return spec.asset_lifetime_days
+        return self.source_type(source, declared_type).asset_lifetime_days
+
+    def authors(self, source: str) -> frozenset[str]:
+        spec = self.sources.get(source)
+        return spec.authors if spec else frozenset()
+
     def is_known(self, source: str, declared_type: str | None = None) -> bool:
         return source in self.sources or (declared_type or "unknown") in self.types
 
@@ -58,7 +81,12 @@ def load_registry(path: Path) -> SourceRegistry:
         raise FileNotFoundError(f"source registry {path} not found: copy sources.toml from the repo")
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     types = {
-        name: SourceType(name=name, trust=float(t["trust"]), half_life_days=float(t["half_life_days"]))
+        name: SourceType(
+            name=name,
+            trust=float(t["trust"]),
+            half_life_days=float(t["half_life_days"]),
+            asset_lifetime_days=float(t.get("asset_lifetime_days", 0.0)),
+        )
         for name, t in raw.get("types", {}).items()
     }
     sources = {}
@@ -66,6 +94,15 @@ def load_registry(path: Path) -> SourceRegistry:
         if s["type"] not in types:
             raise ValueError(f"{path}: source {name!r} has type {s['type']!r}, not one of {sorted(types)}")
         sources[name] = SourceSpec(
-            name=name, type=s["type"], trust=s.get("trust"), half_life_days=s.get("half_life_days")
+            name=name,
+            type=s["type"],
+            trust=s.get("trust"),
+            half_life_days=s.get("half_life_days"),
+            asset_lifetime_days=s.get("asset_lifetime_days"),
+            authors=frozenset(a.strip().lower() for a in s.get("authors", []) if a.strip()),
         )
-    return SourceRegistry(types=types, sources=sources)
+    unknown = set(raw.get("trust_signals", {})) - set(TrustSignals.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"{path}: [trust_signals] has unknown keys {sorted(unknown)}")
+    signals = TrustSignals(**{k: float(v) for k, v in raw.get("trust_signals", {}).items()})
+    return SourceRegistry(types=types, sources=sources, signals=signals)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from curation.models import Tier
 from curation.policy import Override
@@ -71,6 +72,12 @@ class StewardDB:
             rows = db.execute("SELECT doc_id, tier, who, why FROM overrides").fetchall()
         return {doc_id: Override(Tier(tier), who, why) for doc_id, tier, who, why in rows}
 
+    def override_rows(self) -> list[dict[str, Any]]:
+        """Every override with who, why and when (`at`, epoch seconds), newest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT doc_id, tier, who, why, at FROM overrides ORDER BY at DESC").fetchall()
+        return [dict(zip(("doc_id", "tier", "who", "why", "at"), r, strict=True)) for r in rows]
+
     def log(self, *, who: str, action: str, doc_id: str | None = None, detail: str = "") -> None:
         with self._connect() as db:
             db.execute(
@@ -78,7 +85,7 @@ class StewardDB:
                 (time.time(), who, action, doc_id, detail),
             )
 
-    def audit(self, limit: int = 200) -> list[dict[str, object]]:
+    def audit(self, limit: int = 200) -> list[dict[str, Any]]:
         with self._connect() as db:
             rows = db.execute(
                 "SELECT at, who, action, doc_id, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)

@@ -3,8 +3,10 @@ reason) and the quarantine log (`quarantine.jsonl`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,9 +38,19 @@ def documents_table(
     columns["reasons"] = [decisions[d.doc_id].reasons for d in docs]
     columns["overridden_by"] = [decisions[d.doc_id].overridden_by for d in docs]
     columns["details"] = [
-        json.dumps({n: s.details for n, s in scores[d.doc_id].items()}, default=str) for d in docs
+        json.dumps({n: s.details for n, s in scores[d.doc_id].items()}, default=_json_value) for d in docs
     ]
     return pa.table(columns)
+
+
+def _json_value(value: object) -> object:
+    """Details hold small dataclasses (a sensitive Span) and dates: store them as JSON objects and ISO dates,
+    so readers (the steward page) get fields, not a repr to parse."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def _score(per_doc: dict[str, ScoreResult], name: str) -> float | None:

@@ -9,6 +9,7 @@ vetted demo                              all of the above, then three questions
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import threading
@@ -17,8 +18,12 @@ from typing import Any
 
 from pipelines.settings import Settings, load_settings
 
+# Each area owns its subcommands in its own module: `register(sub)` adds them to the parser, and their
+# handlers take the parsed args (use `settings_from_args(args)` for vetted.toml plus flags).
+SUBCOMMAND_MODULES = ("pipelines.cli_curate", "pipelines.cli_io", "eval.cli")
 
-def _settings(args: argparse.Namespace) -> Settings:
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if getattr(args, "work_dir", None):
         overrides["paths.work_dir"] = str(Path(args.work_dir).resolve())
@@ -35,7 +40,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_corpus(args: argparse.Namespace) -> int:
     from pipelines.corpus.build import build_corpus
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     out = Path(args.out) if args.out else settings.work_dir / "corpus" / args.size
     print(json.dumps(build_corpus(out, args.size, seed=args.seed).to_dict(), indent=2))
     return 0
@@ -45,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.demo import _overrides
     from pipelines.flows import ingest_flow
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     config = args.config if args.config and args.config.exists() else None
     summary = ingest_flow(str(config) if config else None, _overrides(settings))
     print(json.dumps(summary, indent=2))
@@ -53,13 +58,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving.runtime import running_app, running_stack
+    from serving.runtime import running_stack, serving_app
 
-    settings = _settings(args)
-    with (
-        running_stack(settings) as (engine, service),
-        running_app(service, host=settings.serving.host, port=settings.serving.port) as url,
-    ):
+    settings = settings_from_args(args)
+    with running_stack(settings) as (engine, service), serving_app(settings, service) as url:
         print(f"engine {engine.base_url}; chat API {url}/v1/chat (Ctrl-C to stop)", flush=True)
         try:
             threading.Event().wait()
@@ -71,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     return run_demo(settings, args.config if args.config and args.config.exists() else None)
 
 
@@ -107,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="corpus + ingest + serve, then ask three questions")
     p.add_argument("--port", type=int, help="chat API port (overrides serving.port)")
     p.set_defaults(func=cmd_demo)
+
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 

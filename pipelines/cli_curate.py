@@ -16,8 +16,12 @@ from typing import Any, TextIO
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("curate", help="score and tier any folder of documents (dry run: no index, no DB)")
-    p.add_argument("--docs", required=True, type=Path,
-                   help="folder of text, markdown, HTML or reST files (+ optional manifest.jsonl)")
+    p.add_argument(
+        "--docs",
+        required=True,
+        type=Path,
+        help="folder of text, markdown, HTML or reST files (+ optional manifest.jsonl)",
+    )
     p.add_argument("--out", type=Path, help="JSONL output (default: standard output)")
     p.set_defaults(func=cmd_curate)
 
@@ -29,8 +33,12 @@ def curate_folder(docs_dir: Path, settings: Any) -> tuple[list[dict[str, Any]], 
     from pipelines.embedding import embedder_for
 
     registry = load_registry(settings.resolve(settings.paths.sources_file))
-    loaded = stages.load_documents(docs_dir, registry, max_file_mb=settings.curation.max_file_mb,
-                                   legacy_encoding=settings.curation.legacy_encoding)
+    loaded = stages.load_documents(
+        docs_dir,
+        registry,
+        max_file_mb=settings.curation.max_file_mb,
+        legacy_encoding=settings.curation.legacy_encoding,
+    )
     scorers = stages.build_scorers(settings, registry, embedder_for(settings))
     scores, _ = stages.score_documents(loaded.documents, scorers)
     policy = load_policy(settings.resolve(settings.paths.policy_file))
@@ -38,13 +46,18 @@ def curate_folder(docs_dir: Path, settings: Any) -> tuple[list[dict[str, Any]], 
     rows: list[dict[str, Any]] = []
     for doc in loaded.documents:
         decision = tiered.decisions[doc.doc_id]
-        rows.append({
-            "path": doc.path, "tier": decision.tier.value, "reasons": decision.reasons,
-            "scores": {name: round(r.score, 4) for name, r in scores[doc.doc_id].items()},
-        })
+        rows.append(
+            {
+                "path": doc.path,
+                "tier": decision.tier.value,
+                "reasons": decision.reasons,
+                "scores": {name: round(r.score, 4) for name, r in scores[doc.doc_id].items()},
+            }
+        )
     for q in loaded.quarantined:
-        rows.append({"path": q.path, "tier": "quarantined", "reasons": [q.reason], "scores": {},
-                     "detail": q.detail})
+        rows.append(
+            {"path": q.path, "tier": "quarantined", "reasons": [q.reason], "scores": {}, "detail": q.detail}
+        )
     return rows, Counter(r["tier"] for r in rows)
 
 
@@ -61,6 +74,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
     finally:
         if args.out:
             out.close()
-    print(f"curated {len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
-          file=sys.stderr)
+    print(
+        f"curated {len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        file=sys.stderr,
+    )
     return 0

@@ -12,13 +12,15 @@ import httpx
 from pipelines.corpus.build import build_corpus
 from pipelines.flows import ingest_flow
 from pipelines.settings import Settings
-from serving.runtime import running_app, running_stack
+from serving.runtime import running_stack, serving_app
 
 # Each is answered by a page the demo corpus always holds (the corpus keeps every FAQ and tutorial page).
+# (tutorial/venv.html would be the natural first question, but it carries a real author's e-mail address, so
+# the policy holds it unsafe until a steward approves it: the demo's report shows it.)
 DEMO_QUESTIONS = (
-    "How do I create a virtual environment in Python?",  # python3.11-doc tutorial/venv.html
+    "How do I read and write files in Python?",  # python3.11-doc tutorial/inputoutput.html
     "Why are there separate tuple and list data types in Python?",  # python3.11-doc faq/design.html
-    "What does the VACUUM command do in PostgreSQL?",  # postgresql-doc-15 sql-vacuum.html / routine-vacuuming
+    "What does the VACUUM command do in PostgreSQL?",  # postgresql-doc-15 sql-vacuum.html, routine-vacuuming
 )
 
 
@@ -32,10 +34,7 @@ def run_demo(settings: Settings, config: Path | None) -> int:
         f"tiers {run['tiers']}; {run['index']['chunks']} safe chunks indexed"
     )
     answered = 0
-    with (
-        running_stack(settings) as (engine, service),
-        running_app(service, host=settings.serving.host, port=settings.serving.port) as url,
-    ):
+    with running_stack(settings) as (engine, service), serving_app(settings, service) as url:
         print(f"engine: {engine.base_url} ; chat API: {url}/v1/chat")
         for question in DEMO_QUESTIONS:
             reply = httpx.post(f"{url}/v1/chat", json={"question": question}, timeout=600).json()

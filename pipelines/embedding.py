@@ -45,7 +45,11 @@ class Embedder:
     """One loaded embedding model: `embed(texts)` gives L2-normalised float32 vectors (cosine = dot)."""
 
     def __init__(
-        self, model_dir: Path | None = None, *, device: str = "auto", batch_size: int = 64,
+        self,
+        model_dir: Path | None = None,
+        *,
+        device: str = "auto",
+        batch_size: int = 64,
         cache_path: Path | None = None,
     ) -> None:
         self.model_dir = model_dir or packaged_embedding_model()
@@ -107,7 +111,10 @@ class Embedder:
         # Straight to sentence-transformers in large batches: LlamaIndex's batch loop converts every vector to
         # a Python list, which costs more than the model on short chunks (eval/bench measures the ratio).
         vectors = self.sentence_transformer.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype="float32")

@@ -4,11 +4,13 @@ of documents for a cache key would cost more than the stage."""
 
 from __future__ import annotations
 
-import time
-import uuid
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# The machine reaches no analytics endpoint; without this the temporary server logs a failed send per run.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -19,8 +21,9 @@ from curation.policy import load_policy
 from curation.sources import load_registry
 from curation.steward import StewardDB
 from pipelines import stages
-from pipelines.embedding import Embedder
-from pipelines.profiler import RunProfile
+from pipelines.embedding import Embedder, embedder_for
+from pipelines.io.report import write_report as write_io_report
+from pipelines.profiler import PROFILE_FILE, RunProfile, new_run_dir
 from pipelines.settings import Settings, load_settings
 
 
@@ -108,24 +111,13 @@ def report_task(ctx: RunContext, loaded: stages.Loaded) -> tuple[Path, Path]:
     return paths
 
 
-def new_run_dir(work_dir: Path) -> tuple[str, Path]:
-    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    run_dir = work_dir / "runs" / run_id
-    run_dir.mkdir(parents=True)
-    return run_id, run_dir
-
-
 @flow(name="vetted-ingest", log_prints=True)
 def ingest_flow(config: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """load -> score -> tier -> chunk -> embed -> index -> report, every stage profiled."""
     settings = load_settings(Path(config) if config else None, overrides)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     run_id, run_dir = new_run_dir(settings.work_dir)
-    emb = settings.embedding
-    embedder = Embedder(
-        emb.model_dir and settings.resolve(emb.model_dir), device=emb.device, batch_size=emb.batch_size
-    )
-    ctx = RunContext(settings, RunProfile(run_id), run_dir, embedder)
+    ctx = RunContext(settings, RunProfile(run_id), run_dir, embedder_for(settings))
 
     loaded = load_task(ctx)
     scores = score_task(ctx, loaded)
@@ -134,7 +126,8 @@ def ingest_flow(config: str | None = None, overrides: dict[str, Any] | None = No
     nodes = embed_task(ctx, chunk_task(ctx, safe_docs))
     index = index_task(ctx, nodes, safe_docs)
     report_json, report_html = report_task(ctx, loaded)
-    profile_path = ctx.profile.write(run_dir / "io_profile.json")
+    profile_path = ctx.profile.write(run_dir / PROFILE_FILE)
+    write_io_report(profile_path, ctx.profile.to_dict())  # charts for people; the JSON stays the record
     summary = run_summary(ctx, loaded, tiered, index, report_html, profile_path)
     publish_artifacts(summary, ctx.profile)
     return summary
@@ -176,23 +169,8 @@ def run_summary(
 
 
 def publish_artifacts(summary: dict[str, Any], profile: RunProfile) -> None:
-    rows = [
-        {
-            "stage": s.stage,
-            "wall_s": round(s.wall_s, 3),
-            "cpu_s": round(s.cpu_s, 3),
-            "rchar": s.rchar,
-            "wchar": s.wchar,
-            "read_bytes": s.read_bytes,
-            "write_bytes": s.write_bytes,
-            "fsyncs": s.fsync_count,
-            "major_faults": s.major_faults,
-            "items_in": s.items_in,
-            "items_out": s.items_out,
-        }
-        for s in profile.stages
-    ]
-    create_table_artifact(rows, key="io-profile", description=f"I/O profile of run {summary['run_id']}")
+    description = f"I/O profile of run {summary['run_id']}"
+    create_table_artifact(profile.rows(), key="io-profile", description=description)
     tiers = summary["tiers"]
     create_markdown_artifact(
         f"# Vetted run {summary['run_id']}\n\n{summary['inputs']} inputs = "

@@ -1,100 +1,35 @@
 """The stage profiler: the one seam every stage runs in.
 
 For each stage it records wall and CPU time, logical bytes (rchar/wchar) and device bytes
-(read_bytes/write_bytes) from /proc/self/io plus live child processes (psutil, recursive), read/write
-syscall counts, fsyncs (through pipelines.fsio), major page faults (mmap reads bypass rchar), and items in and
-out. Field names follow DLIO / MLPerf Storage where one exists. Counters are process-wide: stages are
-measured one at a time, as the flows run them. Child processes are sampled every CHILD_SAMPLE_S while a
-stage runs (see _ChildSampler).
+(read_bytes/write_bytes) from /proc/self/io plus the child processes the stage starts, read/write syscall
+counts, fsyncs (through pipelines.fsio), major page faults (mmap reads bypass rchar), files opened, the time
+spent waiting on I/O, a Darshan-style access histogram of the reads and writes we make ourselves, training
+steps (compute vs I/O wait) and items in and out. pipelines.io.counters says where each figure comes from and
+where it is unavailable. Field names follow DLIO / MLPerf Storage where one exists. Counters are
+process-wide: stages are measured one at a time, as the flows run them (a background checkpoint persist is
+counted in whichever stage is running). Children are sampled every CHILD_SAMPLE_S; the I/O of children that
+were already running (Prefect's API server, a vLLM engine) is kept apart as background_io.
 """
 
 from __future__ import annotations
 
 import json
-import resource
-import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
 
-from pipelines.fsio import atomic_write_json, fsync_stats
+from pipelines.fsio import atomic_write_json
+from pipelines.io.access import access_delta
+from pipelines.io.counters import IO_FIELDS, ChildSampler, Snapshot, take_snapshot
+from pipelines.io.training import CheckpointRecord, StepStats, checkpoint_summary, timed_batches
 
-_IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
-CHILD_SAMPLE_S = 0.2  # how often live children are sampled: a child's I/O after its last sample is missed
-
-Counters = dict[str, float]
-
-
-def _proc_io(proc: psutil.Process) -> Counters | None:
-    try:
-        io = proc.io_counters()
-    except (psutil.Error, AttributeError):
-        return None
-    return {
-        "rchar": io.read_chars,
-        "wchar": io.write_chars,
-        "syscr": io.read_count,
-        "syscw": io.write_count,
-        "read_bytes": io.read_bytes,
-        "write_bytes": io.write_bytes,
-    }
-
-
-def _children_io() -> dict[int, Counters]:
-    out = {}
-    try:
-        children = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return out
-    for child in children:
-        counters = _proc_io(child)
-        if counters is not None:
-            out[child.pid] = counters
-    return out
-
-
-def _self_snapshot() -> Counters:
-    """This process's I/O, CPU (children that were waited for included), faults and fsyncs."""
-    me = psutil.Process()
-    totals = _proc_io(me) or dict.fromkeys(_IO_FIELDS, 0.0)
-    cpu = me.cpu_times()
-    totals["cpu_s"] = cpu.user + cpu.system + cpu.children_user + cpu.children_system
-    self_ru = resource.getrusage(resource.RUSAGE_SELF)
-    child_ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    totals["major_faults"] = self_ru.ru_majflt + child_ru.ru_majflt
-    fs = fsync_stats()
-    totals["fsync_count"], totals["fsync_s"] = fs.count, fs.seconds
-    return totals
-
-
-class _ChildSampler(threading.Thread):
-    """Samples live child processes while a stage runs. /proc/self/io never includes children, and a child
-    that exits takes its counters with it, so the last sample of each child is what the stage keeps."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.at_start = _children_io()
-        self.last_seen: dict[int, Counters] = dict(self.at_start)
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.wait(CHILD_SAMPLE_S):
-            self.last_seen.update(_children_io())
-
-    def finish(self) -> Counters:
-        self._stop_event.set()
-        self.join()
-        self.last_seen.update(_children_io())
-        delta = dict.fromkeys(_IO_FIELDS, 0.0)
-        for pid, counters in self.last_seen.items():
-            base = self.at_start.get(pid, {})
-            for key in _IO_FIELDS:
-                delta[key] += counters[key] - base.get(key, 0.0)
-        return delta
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -111,27 +46,83 @@ class StageRecord:
     fsync_count: int = 0
     fsync_s: float = 0.0
     major_faults: int = 0
+    files_opened: int = 0
+    # Block-I/O wait from delay accounting where the kernel keeps it ("delayacct"); otherwise the time inside
+    # the reads, writes and fsyncs we make ourselves ("instrumented", a lower bound: library I/O is missed).
+    io_wait_s: float = 0.0
+    io_wait_source: str = "instrumented"
+    instrumented_io_s: float = 0.0
+    host_io_pressure_s: float | None = None  # PSI "some", host-wide: other processes' stalls count too
     items_in: int = 0
     items_out: int = 0
     started_at: float = 0.0
+    access: dict[str, Any] = field(default_factory=dict)
+    background_io: dict[str, int] = field(default_factory=dict)  # children already running: not in the totals
+    steps: StepStats = field(default_factory=StepStats)
     extra: dict[str, float | int | str] = field(default_factory=dict)
+
+    def fill(
+        self, before: Snapshot, after: Snapshot, children: dict[str, float], background: dict[str, float]
+    ) -> None:
+        """Set the counters from two snapshots of this process and the I/O of its children."""
+        for key in IO_FIELDS:
+            setattr(self, key, int(after.io[key] - before.io[key] + children[key]))
+        self.background_io = {key: int(value) for key, value in background.items()}
+        self.cpu_s = after.cpu_s - before.cpu_s
+        self.major_faults = after.major_faults - before.major_faults
+        self.fsync_count = after.fsync_count - before.fsync_count
+        self.fsync_s = after.fsync_s - before.fsync_s
+        self.files_opened = after.files_opened - before.files_opened
+        self.access = access_delta(before.access, after.access)
+        self.instrumented_io_s = self.fsync_s + sum(self.access[op]["seconds"] for op in ("read", "write"))
+        if before.blkio_s is not None and after.blkio_s is not None:
+            self.io_wait_s, self.io_wait_source = after.blkio_s - before.blkio_s, "delayacct"
+        else:
+            self.io_wait_s, self.io_wait_source = self.instrumented_io_s, "instrumented"
+        if before.host_io_pressure_s is not None and after.host_io_pressure_s is not None:
+            self.host_io_pressure_s = after.host_io_pressure_s - before.host_io_pressure_s
 
     def derived(self) -> dict[str, float]:
         mb = 1e6
         wall = max(self.wall_s, 1e-9)
-        return {
+        out = {
             "read_MB_per_second": self.rchar / mb / wall,
             "write_MB_per_second": self.wchar / mb / wall,
             "mean_bytes_per_read": self.rchar / self.syscr if self.syscr else 0.0,
             "mean_bytes_per_write": self.wchar / self.syscw if self.syscw else 0.0,
             "cpu_share": self.cpu_s / wall,
+            # Summed over threads with delayacct: several threads waiting at once can push it past 1.
+            "io_share": self.io_wait_s / wall,
             "page_cache_read_share": 1 - self.read_bytes / self.rchar if self.rchar else 0.0,
             "items_per_second": self.items_out / wall,
+        }
+        if self.host_io_pressure_s is not None:
+            out["host_io_pressure_share"] = self.host_io_pressure_s / wall
+        return out | self.steps.dlio_summary()
+
+    def row(self) -> dict[str, Any]:
+        """The short table row (Prefect artifact, report table)."""
+        d = self.derived()
+        return {
+            "stage": self.stage,
+            "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
+            "rchar": self.rchar,
+            "wchar": self.wchar,
+            "read_bytes": self.read_bytes,
+            "write_bytes": self.write_bytes,
+            "fsyncs": self.fsync_count,
+            "major_faults": self.major_faults,
+            "files_opened": self.files_opened,
+            "io_share": round(d["io_share"], 4),
+            "io_wait_source": self.io_wait_source,
+            "items_in": self.items_in,
+            "items_out": self.items_out,
         }
 
 
 class StageHandle:
-    """What a stage sees while it runs: it reports items and any extra figures of its own."""
+    """What a stage sees while it runs: it reports items, training steps and any extra figures of its own."""
 
     def __init__(self, record: StageRecord) -> None:
         self.record = record
@@ -145,32 +136,46 @@ class StageHandle:
     def note(self, **figures: float | int | str) -> None:
         self.record.extra.update(figures)
 
+    def record_step(
+        self, *, compute_s: float, io_wait_s: float, samples: int = 0, bytes_read: int = 0
+    ) -> None:
+        """One training step timed by the loop itself."""
+        self.record.steps.add(
+            compute_s=compute_s, io_wait_s=io_wait_s, samples=samples, bytes_read=bytes_read
+        )
+
+    def timed_batches(
+        self,
+        batches: Iterable[T],
+        *,
+        samples: Callable[[T], int] | None = None,
+        nbytes: Callable[[T], int] | None = None,
+    ) -> Iterator[T]:
+        """`for batch in st.timed_batches(loader, samples=len): ...`: waiting for a batch is I/O, the body is
+        compute (DLIO's accelerator utilisation)."""
+        return timed_batches(batches, self.record.steps, samples=samples, nbytes=nbytes)
+
 
 @dataclass
 class RunProfile:
     run_id: str
     stages: list[StageRecord] = field(default_factory=list)
+    checkpoints: list[CheckpointRecord] = field(default_factory=list)  # appended by pipelines.checkpointing
     started_at: float = field(default_factory=time.time)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageHandle]:
         record = StageRecord(stage=name, started_at=time.time())
-        sampler = _ChildSampler()
+        sampler = ChildSampler()
         sampler.start()
-        before = _self_snapshot()
+        before = take_snapshot()
         start = time.perf_counter()
         try:
             yield StageHandle(record)
         finally:
             record.wall_s = time.perf_counter() - start
-            after = _self_snapshot()
-            children = sampler.finish()
-            for key in _IO_FIELDS:
-                setattr(record, key, int(after[key] - before[key] + children[key]))
-            for key in ("major_faults", "fsync_count"):
-                setattr(record, key, int(after[key] - before[key]))
-            record.cpu_s = after["cpu_s"] - before["cpu_s"]
-            record.fsync_s = after["fsync_s"] - before["fsync_s"]
+            after = take_snapshot()
+            record.fill(before, after, *sampler.finish())
             self.stages.append(record)
 
     def to_dict(self) -> dict[str, object]:
@@ -181,12 +186,47 @@ class RunProfile:
             "host": {"cpus": psutil.cpu_count(), "memory_GB": round(psutil.virtual_memory().total / 1e9, 1)},
             "total_wall_s": total_wall,
             "stages": [asdict(s) | s.derived() for s in self.stages],
+            "checkpoints": [c.as_dict() for c in self.checkpoints],
+            "checkpoint_summary": checkpoint_summary(self.checkpoints),
         }
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [s.row() for s in self.stages]
 
     def write(self, path: Path) -> Path:
         atomic_write_json(path, self.to_dict())
         return path
 
 
-def load_profile(path: Path) -> dict[str, object]:
-    return json.loads(path.read_text(encoding="utf-8"))
+PROFILE_FILE = "io_profile.json"
+
+
+def new_run_dir(work_dir: Path) -> tuple[str, Path]:
+    """A fresh `runs/<run-id>/` folder; run ids sort by start time."""
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    run_dir = work_dir / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    return run_id, run_dir
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def find_profile(run: str, work_dir: Path) -> Path:
+    """A run's profile from a run id, a run folder or the profile file itself; "latest" = the newest run."""
+    given = Path(run)
+    candidates = [given, given / PROFILE_FILE, work_dir / "runs" / run / PROFILE_FILE]
+    if run == "latest" and (latest := latest_profile(work_dir)) is not None:
+        candidates.insert(0, latest)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no I/O profile for {run!r}: give a run id under {work_dir / 'runs'} or a path")
+
+
+def latest_profile(work_dir: Path) -> Path | None:
+    """The newest profile under `runs/` (by modification time: a probe run counts as a run too)."""
+    profiles = list((work_dir / "runs").glob(f"*/{PROFILE_FILE}"))
+    return max(profiles, key=lambda p: p.stat().st_mtime) if profiles else None

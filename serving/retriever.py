@@ -1,17 +1,24 @@
 """Retrieval over the safe index: LlamaIndex over the FAISS store, then two guards: a similarity floor (no
 weak match counts as a vetted source) and a tier check at query time (a document rejected since the build
-never reaches a prompt)."""
+never reaches a prompt). Each query stats index/CURRENT and reloads when a new build was swapped in (a run, or
+a steward's override), so an approved document is found from the next question on."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
+from llama_index.core import VectorStoreIndex
 
 from curation.steward import StewardDB
 from pipelines.embedding import Embedder
-from pipelines.index_store import current_build, load_index, read_manifest
+from pipelines.index_store import current_build, load_index, pointer_stamp, read_manifest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,17 +62,42 @@ class TierLookup:
 
 class SafeRetriever:
     def __init__(self, work_dir: Path, embedder: Embedder, *, top_k: int, min_similarity: float) -> None:
-        build = current_build(work_dir)
-        if build is None:
-            raise FileNotFoundError(f"no index under {work_dir / 'index'}: run `vetted ingest` first")
-        self.build = build
-        self.manifest = read_manifest(build)
-        self.index = load_index(build, embedder.llama_embedding)
+        self.work_dir = work_dir
+        self.embedder = embedder
         self.tiers = TierLookup(work_dir)
         self.top_k = top_k
         self.min_similarity = min_similarity
+        self._reload_lock = threading.Lock()
+        self._stamp = pointer_stamp(work_dir)
+        self.build, self.manifest, self.index = self._open()
+
+    def _open(self) -> tuple[Path, dict[str, Any], VectorStoreIndex]:
+        build = current_build(self.work_dir)
+        if build is None:
+            raise FileNotFoundError(f"no index under {self.work_dir / 'index'}: run `vetted ingest` first")
+        return build, read_manifest(build), load_index(build, self.embedder.llama_embedding)
+
+    def refresh(self) -> bool:
+        """Load the build index/CURRENT names if it changed since the last look; True when it did."""
+        if pointer_stamp(self.work_dir) == self._stamp:
+            return False
+        with self._reload_lock:
+            stamp = pointer_stamp(self.work_dir)  # before reading the name: a later swap is seen next time
+            if stamp == self._stamp:
+                return False
+            try:
+                build, manifest, index = self._open()
+            except (FileNotFoundError, ValueError, RuntimeError) as exc:  # pruned mid-read: try next query
+                log.warning("index reload failed, still serving %s: %s", self.build.name, exc)
+                return False
+            changed = build != self.build
+            self.build, self.manifest, self.index, self._stamp = build, manifest, index, stamp
+            if changed:
+                log.info("serving index build %s (%d chunks)", build.name, manifest["n_chunks"])
+            return changed
 
     def retrieve(self, question: str) -> list[Hit]:
+        self.refresh()
         # Ask for more than top_k: some hits may fall to the floor or the tier check.
         found = self.index.as_retriever(similarity_top_k=self.top_k * 3).retrieve(question)
         hits = []

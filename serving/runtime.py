@@ -12,13 +12,15 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from pipelines.embedding import Embedder
+from pipelines.embedding import Embedder, embedder_for
 from pipelines.model_cache import ensure_base_model
 from pipelines.settings import Settings
+from serving.auth import steward_token
 from serving.engine import VLLMEngine
 from serving.main import create_app
 from serving.rag import ChatService, make_llm
 from serving.retriever import SafeRetriever
+from serving.steward_service import StewardService
 
 
 def engine_for(settings: Settings, log_path: Path) -> VLLMEngine:
@@ -37,10 +39,7 @@ def engine_for(settings: Settings, log_path: Path) -> VLLMEngine:
 
 
 def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | None = None) -> ChatService:
-    emb = settings.embedding
-    embedder = embedder or Embedder(
-        emb.model_dir and settings.resolve(emb.model_dir), device=emb.device, batch_size=emb.batch_size
-    )
+    embedder = embedder or embedder_for(settings)
     retriever = SafeRetriever(
         settings.work_dir,
         embedder,
@@ -68,9 +67,17 @@ def running_stack(settings: Settings) -> Iterator[tuple[VLLMEngine, ChatService]
 
 
 @contextmanager
-def running_app(service: ChatService, *, host: str, port: int) -> Iterator[str]:
+def running_app(
+    service: ChatService,
+    *,
+    host: str,
+    port: int,
+    steward: StewardService | None = None,
+    steward_token: str | None = None,
+) -> Iterator[str]:
     """The app under uvicorn in a thread; yields its base URL once /healthz answers."""
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host=host, port=port, log_level="warning"))
+    app = create_app(service, steward_service=steward, steward_token=steward_token)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://{host}:{port}"
@@ -90,3 +97,15 @@ def running_app(service: ChatService, *, host: str, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serving_app(settings: Settings, service: ChatService) -> Iterator[str]:
+    """running_app on the configured host and port with the steward workflow on; says where its token is
+    (serving.auth.steward_token: settings, the environment, or a generated 0600 file), never the token."""
+    token, origin = steward_token(settings)
+    steward = StewardService(settings, service.retriever.embedder)
+    host, port = settings.serving.host, settings.serving.port
+    with running_app(service, host=host, port=port, steward=steward, steward_token=token) as url:
+        print(f"steward page: {url}/steward (steward token: {origin})", flush=True)
+        yield url

@@ -1,5 +1,7 @@
 """Domain relevance: cosine similarity of a document to the domain profile (description + exemplars),
-calibrated linearly from [low, high] to [0, 1]; the nearest profile entry is named in the details."""
+calibrated linearly from [low, high] to [0, 1] and clipped; the nearest profile entry is named in the details
+(`nearest`: the exemplar's label, e.g. "PostgreSQL database administration"), so a steward sees which kind of
+wanted document it resembles. Below `off_domain_below` it is flagged `relevance_off_domain`."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class RelevanceScorer:
         if high <= low:
             raise ValueError(f"relevance calibration needs high > low, got low={low} high={high}")
         self.embed = embed
-        self.profile_names = ["description"] + [f"exemplar_{i}" for i in range(len(exemplars))]
+        self.profile_names = ["domain description", *(exemplar_label(e) for e in exemplars)]
         self.profile = embed([description, *exemplars])
         self.low, self.high = low, high
         self.off_domain_below = off_domain_below
@@ -47,6 +49,13 @@ class RelevanceScorer:
             cos = float(row[best])
             value = float(np.clip((cos - self.low) / (self.high - self.low), 0.0, 1.0))
             reasons = ["relevance_off_domain"] if value < self.off_domain_below else []
-            details = {"cosine": round(cos, 4), "nearest": self.profile_names[best]}
+            details = {"cosine": round(cos, 4), "nearest": self.profile_names[best], "nearest_index": best}
             out.append(ScoreResult(self.name, round(value, 4), reasons, details))
         return out
+
+
+def exemplar_label(text: str, max_chars: int = 60) -> str:
+    """A short name for an exemplar: its text up to the first colon ("Python programming: modules, ..."
+    -> "Python programming"), else its first words."""
+    head = text.split(":", 1)[0].strip() if ":" in text[: max_chars + 1] else text.strip()
+    return head if len(head) <= max_chars else head[: max_chars - 1].rsplit(" ", 1)[0] + "\u2026"

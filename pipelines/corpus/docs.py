@@ -30,6 +30,11 @@ _TITLE = re.compile(rb"<title>(.*?)</title>", re.S | re.I)
 _PYTHON_TITLE_SUFFIX = re.compile(r"\s+[\u2014-]\s+Python [\d.]+ documentation$")
 # "Release date:" is followed by a no-break space and </strong> in the DocBook output.
 _RELEASE_DATE = re.compile(r"Release date:(?:\s|&nbsp;|</?strong>)*(\d{4}-\d{2}-\d{2})")
+# Reference pages every corpus keeps: the demo's questions and the everyday DBA topics are answered there.
+POSTGRES_CORE_PAGES = frozenset({
+    "sql-vacuum.html", "routine-vacuuming.html", "sql-createindex.html", "sql-select.html",
+    "backup-dump.html", "sql-analyze.html",
+})
 _RELEASE_PAGE = re.compile(r"^release-15(?:-(\d+))?\.html$")
 
 
@@ -59,10 +64,13 @@ def postgres_pages(n_pages: int, n_release_notes: int, rng: random.Random) -> It
     updated = package_date(POSTGRES_PACKAGE)
     pages = _pages(root)
     releases = sorted((p for p in pages if _RELEASE_PAGE.match(p.name)), key=_release_number)
-    others = [p for p in pages if not _RELEASE_PAGE.match(p.name)]
+    core = [p for p in pages if p.name in POSTGRES_CORE_PAGES]
+    others = [p for p in pages if not _RELEASE_PAGE.match(p.name) and p.name not in POSTGRES_CORE_PAGES]
     n_release_notes = min(n_release_notes, n_pages)
-    chosen = _release_sample(releases, n_release_notes, rng) + seeded_sample(
-        others, n_pages - min(n_release_notes, len(releases)), rng
+    chosen = (
+        _release_sample(releases, n_release_notes, rng)
+        + core
+        + seeded_sample(others, max(0, n_pages - min(n_release_notes, len(releases)) - len(core)), rng)
     )
     for page in chosen:
         data = page.read_bytes()

@@ -57,8 +57,11 @@ def test_io_profile_lists_every_stage_with_bytes_where_it_touches_disk(ingested)
     by_stage = {s["stage"]: s for s in profile["stages"]}
     assert list(by_stage) == STAGES
     assert by_stage["load"]["rchar"] > 1_000_000  # the corpus is read
-    assert by_stage["tier"]["wchar"] > 1_000_000  # documents.parquet holds every text
-    assert by_stage["index"]["wchar"] > 100_000 and by_stage["index"]["fsync_count"] > 0
+    # a stage's logical writes cover at least the files it leaves behind
+    assert by_stage["tier"]["wchar"] >= (settings.work_dir / "documents.parquet").stat().st_size > 100_000
+    build = Path(summary["index"]["path"])
+    assert by_stage["index"]["wchar"] >= sum(f.stat().st_size for f in build.iterdir()) > 100_000
+    assert by_stage["index"]["fsync_count"] > 0
     assert by_stage["report"]["wchar"] > 0
     assert by_stage["embed"]["items_out"] == summary["index"]["chunks"]
 

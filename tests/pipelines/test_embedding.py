@@ -5,8 +5,13 @@ from pipelines.embedding_cache import EmbeddingCache
 
 
 def test_vectors_are_normalised_and_semantic(embedder):
-    v = embedder.embed(["How do I create a virtual environment?", "python -m venv makes a virtual environment",
-                        "The quarterly revenue of the bakery grew."])
+    v = embedder.embed(
+        [
+            "How do I create a virtual environment?",
+            "python -m venv makes a virtual environment",
+            "The quarterly revenue of the bakery grew.",
+        ]
+    )
     assert v.shape == (3, embedder.dimension) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
 

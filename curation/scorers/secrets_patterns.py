@@ -1,0 +1,179 @@
+"""Secrets and confidentiality markings, found by plain regular expressions.
+
+Plain `re` rather than presidio PatternRecognizers: a secret is often one group of a larger match (the value
+of `password = "..."`, the password inside `postgres://user:pass@host`) while presidio reports whole matches,
+and none of these needs NLP context. The whole document is scanned, 50 MB included: `re` runs 6-35 MB/s on
+patterns that do not open with a fixed string and `str.__contains__` ~1 GB/s, so most patterns run only when
+one of their trigger strings (`AKIA`, `ghp_`, `eyJ`) occurs in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from curation.scorers.sensitive_rules import Hit, HitSet, secret_ignore_reason
+
+MAX_KEY_BLOCK_CHARS = 20_000  # an RSA-8192 PEM is ~6.5 KB; past this the END line belongs to something else
+
+
+@dataclass(slots=True, frozen=True)
+class SecretPattern:
+    reason: str
+    regex: re.Pattern[str]
+    value_group: str | int = 0  # the group that holds the secret itself: what the span covers and masks
+    triggers: tuple[str, ...] = ()  # the regex runs only if one of these occurs (empty: always runs)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        if self.triggers and not any(t in text for t in self.triggers):
+            return iter(())
+        return self.regex.finditer(text)
+
+
+_Q = r"""["']?"""  # an optional quote closing a key or opening a value
+_ASSIGN = rf"""{_Q}[ \t]*(?:=>|:=|[:=])[ \t]*"""
+
+# Order matters: an earlier, more specific kind claims a span before the generic assignment rule sees it.
+SECRET_PATTERNS: tuple[SecretPattern, ...] = (
+    # AKIA = long-term access key id, ASIA = temporary (STS) one; then 16 capitals and digits.
+    SecretPattern("secret_aws_key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), triggers=("AKIA", "ASIA")),
+    # The 40-character secret key is only recognisable next to its name.
+    SecretPattern(
+        "secret_aws_key",
+        re.compile(
+            rf"(?i)(?:aws_?secret_?(?:access_?)?key|secret_?access_?key){_ASSIGN}{_Q}"
+            r"(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+        "value",
+        triggers=("ecret", "ECRET"),  # secret, Secret, SECRET
+    ),
+    SecretPattern(
+        "secret_github_token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{50,255})\b"),
+        triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ),
+    SecretPattern(
+        "secret_slack_token",
+        re.compile(
+            r"\bxox[baprse]-\d[0-9A-Za-z-]{9,}"  # bot, app, user, refresh, legacy tokens: team id first
+            r"|https://hooks\.slack\.com/services/T[0-9A-Z]+/B[0-9A-Z]+/[0-9A-Za-z]{16,}"
+        ),
+        triggers=("xox", "hooks.slack.com"),
+    ),
+    SecretPattern(
+        "secret_google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), triggers=("AIza",)
+    ),
+    # header.payload.signature, both JSON parts base64url of "{" = "eyJ"; an empty signature is alg=none.
+    SecretPattern(
+        "secret_jwt",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+        triggers=("eyJ",),
+    ),
+    # Any scheme with inline credentials: postgres://, mysql://, mongodb+srv://, amqp://, https://...
+    SecretPattern(
+        "secret_connection_string",
+        re.compile(r"""://(?P<user>[^\s:@/?#'"<>]{1,128}):(?P<value>[^\s@/?#'"<>]{1,256})@(?=[\w\[])"""),
+        "value",
+    ),
+    # `password = "..."`, `"api_key": "..."`, `DB_PASSWORD=...`, `token: ...`: the key must END in the word,
+    # so `max_tokens: 2048` and `token_type = bearer` are not assignments of a secret. The look-ahead on the
+    # first letters lets `re` skip ahead by character set: twice as fast on text without keys.
+    SecretPattern(
+        "secret_password_assignment",
+        re.compile(
+            r"(?i)(?=[pstacPSTAC])(?:password|passwd|passphrase|secret|secret[_-]?key|api[_-]?key|apikey"
+            r"|access[_-]?key"
+            r"|private[_-]?key|client[_-]?secret|auth[_-]?token|access[_-]?token|token)"
+            + _ASSIGN
+            + r"""(?:"(?P<dq>[^"\n]{1,256})"|'(?P<sq>[^'\n]{1,256})'|(?P<bare>[^\s"'`,;()\[\]{}]{1,256}))"""
+        ),
+    ),
+)
+
+# A generic assignment needs this many characters: `password: hunter2` is too weak a signal to call (and
+# too short to protect anything), `password = "hunter2-long-secret"` is not.
+MIN_ASSIGNED_SECRET_CHARS = 8
+
+_KEY_HEADER = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+# Real PEM/OpenSSH/PGP bodies: optional `Proc-Type:`-style header lines, then base64 lines of 40+ chars.
+_KEY_BODY = re.compile(r"(?:[ \t]*[\w-]+:[^\n]*\r?\n)*\s*[A-Za-z0-9+/=]{40,}")
+_KEY_FOOTER = re.compile(r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+
+# Markings in capitals are markings; the same words in lower case are prose ("keep passwords confidential",
+# "do not distribute the binary without the licence"), so these match case-sensitively.
+_MARKING_TRIGGERS = ("CONFIDENTIAL", "INTERNAL ", "STRICTLY PRIVATE", "DO NOT ", "NOT FOR ", "TOP SECRET")
+_MARKINGS_UPPER = re.compile(
+    r"(?<![\w.])(?:STRICTLY CONFIDENTIAL|COMPANY CONFIDENTIAL|PROPRIETARY AND CONFIDENTIAL|CONFIDENTIAL"
+    r"|FOR INTERNAL USE ONLY|INTERNAL USE ONLY|INTERNAL ONLY|STRICTLY PRIVATE|DO NOT DISTRIBUTE"
+    r"|DO NOT FORWARD|NOT FOR (?:EXTERNAL )?DISTRIBUTION|TOP SECRET)(?![\w])"
+)
+# Phrases that only appear as markings, in any case.
+_MARKINGS_ANY_CASE = re.compile(
+    r"(?i)\battorney[- ]client privileged\b|\bprivileged (?:and|&) confidential\b"
+    r"|\bconfidential (?:and|&) proprietary\b"
+    r"|\b(?:data )?classification:[ \t]*(?:confidential|restricted|secret)\b"
+)
+
+
+def find_secrets(text: str, ignored: Counter[str]) -> list[Hit]:
+    """Every secret in `text`, most specific kind first; placeholders are counted in `ignored` instead."""
+    kept = HitSet()
+    for hit in _private_keys(text, ignored):
+        kept.add(hit)
+    for pattern in SECRET_PATTERNS:
+        for match in pattern.finditer(text):
+            found = _pattern_hit(pattern, match, ignored)
+            if found is not None:
+                kept.add(found)
+    return kept.hits
+
+
+def find_markings(text: str) -> list[Hit]:
+    kept = HitSet()  # "PRIVILEGED AND CONFIDENTIAL" is one marking, not two
+    upper = any(t in text for t in _MARKING_TRIGGERS)
+    for regex in (_MARKINGS_UPPER, _MARKINGS_ANY_CASE) if upper else (_MARKINGS_ANY_CASE,):
+        for match in regex.finditer(text):
+            kept.add(Hit("confidential_marking", match.start(), match.end()))
+    return kept.hits
+
+
+def _pattern_hit(pattern: SecretPattern, match: re.Match[str], ignored: Counter[str]) -> Hit | None:
+    group: str | int
+    if pattern.reason == "secret_password_assignment":
+        group = next(g for g in ("dq", "sq", "bare") if match.group(g) is not None)
+        value = match.group(group)
+        if len(value) < MIN_ASSIGNED_SECRET_CHARS:
+            return None
+        why = secret_ignore_reason(value, quoted=group != "bare")
+    else:
+        group = pattern.value_group
+        value = match.group(group)
+        why = secret_ignore_reason(value) if pattern.value_group else _example_only(value)
+        if why is None and pattern.reason == "secret_connection_string":
+            if len(value) < 4 or value == match.group("user"):
+                why = "secret_placeholder"  # user:pw@, postgres:postgres@: doc defaults, not a leak
+    if why is not None:
+        ignored[why] += 1
+        return None
+    return Hit(pattern.reason, match.start(group), match.end(group))
+
+
+def _example_only(value: str) -> str | None:
+    """Fixed-format tokens are never templates, only vendor examples (AKIAIOSFODNN7EXAMPLE)."""
+    reason = secret_ignore_reason(value)
+    return reason if reason == "secret_example_value" else None
+
+
+def _private_keys(text: str, ignored: Counter[str]) -> list[Hit]:
+    """BEGIN..END blocks that hold key material; a header over `...` or `<your key>` is a doc placeholder."""
+    hits: list[Hit] = []
+    for header in _KEY_HEADER.finditer(text):
+        body = _KEY_BODY.match(text, header.end())
+        if body is None:
+            ignored["secret_placeholder"] += 1
+            continue
+        footer = _KEY_FOOTER.search(text, body.end(), body.end() + MAX_KEY_BLOCK_CHARS)
+        hits.append(Hit("secret_private_key", header.start(), footer.end() if footer else body.end()))
+    return hits

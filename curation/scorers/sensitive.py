@@ -1,0 +1,104 @@
+"""Sensitive data: personal data, secrets and confidentiality markings. Score 1.0 = clean, 0.0 = found.
+
+    scorer = SensitiveDataScorer()          # builds presidio's engines once (~0.3 s); reuse it
+    result = scorer.score(doc)              # result.reasons == ["pii_email", "secret_aws_key"], ...
+    result.details["spans"]                 # [Span("pii_email", 120, 141, "j*******************g", 1.0), ...]
+
+Personal data comes from presidio-analyzer's recognizers (sensitive_recognizers, run by
+sensitive_presidio), secrets and markings from plain regexes (secrets_patterns); what documentation shows as
+examples is ignored by the rules in sensitive_rules and counted in `details["ignored"]`. Any finding makes
+the score 0.0: one leaked key is not less leaked for being alone, and the tier policy sends every
+`pii_`/`secret_`/`confidential_` reason to unsafe. Raw values never leave this module: spans carry
+`mask_value` output only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from curation.models import Document, ScoreResult, Span, mask_value
+from curation.scorers.secrets_patterns import find_markings, find_secrets
+from curation.scorers.sensitive_presidio import WINDOW_OVERLAP_CHARS, PresidioScanner
+from curation.scorers.sensitive_rules import Hit, HitSet
+
+# Every reason this scorer gives, in the order it reports them.
+REASONS = (
+    "pii_email",
+    "pii_phone",
+    "pii_credit_card",
+    "pii_iban",
+    "pii_national_id",
+    "pii_ip_address",
+    "secret_aws_key",
+    "secret_github_token",
+    "secret_slack_token",
+    "secret_google_api_key",
+    "secret_private_key",
+    "secret_jwt",
+    "secret_connection_string",
+    "secret_password_assignment",
+    "confidential_marking",
+)
+MAX_MASKED_CHARS = 64  # a masked 3 KB private key says nothing more than its first 64 characters
+
+
+class SensitiveDataScorer:
+    name = "sensitive"
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.5,  # presidio confidence to count; lower finds more context-free phone numbers
+        window_chars: int = 100_000,  # presidio analyses this much per call; every window is scanned
+        max_spans: int = 200,  # spans kept in details per document; counts always cover every finding
+        extra_email_domains: Iterable[str] = (),  # your own doc domains, on top of example.com and friends
+    ) -> None:
+        if not 0.0 < min_score <= 1.0:
+            raise ValueError(f"min_score must be in (0, 1] as presidio scores are (e.g. 0.5): {min_score}")
+        if window_chars < 4 * WINDOW_OVERLAP_CHARS:
+            raise ValueError(f"window_chars must be at least {4 * WINDOW_OVERLAP_CHARS}, got {window_chars}")
+        self.max_spans = max_spans
+        self._presidio = PresidioScanner(
+            min_score=min_score,
+            window_chars=window_chars,
+            extra_email_domains=frozenset(d.lower() for d in extra_email_domains),
+        )
+
+    def score(self, doc: Document) -> ScoreResult:
+        text = doc.text
+        ignored: Counter[str] = Counter()
+        secrets = find_secrets(text, ignored)
+        claimed = HitSet()
+        for hit in secrets:
+            claimed.add(hit)
+        pii = []
+        for hit in self._presidio.scan(text, ignored):
+            if claimed.overlaps(hit.start, hit.end):
+                ignored["pii_inside_secret"] += 1  # the pass@db.acme.com of postgres://app:pass@db.acme.com
+            else:
+                pii.append(hit)
+        hits = sorted([*secrets, *pii, *find_markings(text)], key=lambda h: (h.start, h.end))
+        counts = Counter(h.reason for h in hits)
+        reasons = [r for r in REASONS if r in counts]
+        details: dict[str, object] = {
+            "spans": [_span(text, h) for h in hits[: self.max_spans]],
+            "counts": {r: counts[r] for r in reasons},
+            "ignored": dict(sorted(ignored.items())),
+            "scanned_chars": len(text),
+        }
+        if len(hits) > self.max_spans:
+            details["spans_dropped"] = len(hits) - self.max_spans
+        return ScoreResult(self.name, 0.0 if reasons else 1.0, reasons, details)
+
+    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
+        # presidio's BatchAnalyzerEngine only batches spaCy's tokenizer (nlp.pipe), and pass 1 runs no NLP
+        # while pass-2 snippets are a few hundred characters: one document at a time loses nothing.
+        return [self.score(d) for d in docs]
+
+
+def _span(text: str, hit: Hit) -> Span:
+    masked = mask_value(text[hit.start : hit.end])
+    if len(masked) > MAX_MASKED_CHARS:
+        masked = masked[: MAX_MASKED_CHARS - 1] + masked[-1]
+    return Span(hit.reason, hit.start, hit.end, masked, hit.score)

@@ -1,0 +1,201 @@
+"""The presidio recognizers the sensitive-data scorer runs, and how their entities map to its reasons.
+
+presidio's own recognizers where they do the job; two subclasses where they cannot run as shipped: the
+e-mail recognizer would fetch the public suffix list from the internet, and the phone recognizer would try
+every digit run in the text with eight regions of phonenumbers (eight times all the others together).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import phonenumbers
+import tldextract
+from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
+from presidio_analyzer import predefined_recognizers as pr
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from curation.scorers.sensitive_rules import number_embedded
+
+LANGUAGE = "en"
+CONTEXT_CHARS = 160  # text before a hit searched for context words: covers presidio's 5-word prefix
+CASE_SENSITIVE_FLAGS = re.DOTALL | re.MULTILINE  # presidio compiles with `regex`, whose flag values match
+
+NATIONAL_IDS = (
+    "US_SSN", "US_ITIN", "UK_NHS", "UK_NINO", "ES_NIF", "ES_NIE", "SG_NRIC_FIN",
+    "FI_PERSONAL_IDENTITY_CODE", "SE_PERSONNUMMER", "KR_RRN", "PL_PESEL", "CA_SIN", "AU_TFN", "AU_MEDICARE",
+)  # fmt: skip
+ENTITY_REASONS = {
+    "EMAIL_ADDRESS": "pii_email",
+    "PHONE_NUMBER": "pii_phone",
+    "CREDIT_CARD": "pii_credit_card",
+    "IBAN_CODE": "pii_iban",
+    "IP_ADDRESS": "pii_ip_address",
+    **{entity: "pii_national_id" for entity in NATIONAL_IDS},
+}
+# Bare digit runs whose only test is a checksum: mod-11 or Luhn passes on about one random number in ten, so
+# timestamps and byte counts would read as NHS numbers. These need one of presidio's context words for them.
+CONTEXT_REQUIRED = frozenset(
+    {"UK_NHS", "CA_SIN", "AU_TFN", "AU_MEDICARE", "PL_PESEL", "SE_PERSONNUMMER", "KR_RRN"}
+)
+
+
+class OfflineEmailRecognizer(pr.EmailRecognizer):
+    """presidio's e-mail recognizer, offline and run only around each "@".
+
+    `tldextract.extract` (what presidio validates with) fetches the suffix list from publicsuffix.org on
+    first use and caches it under ~/.cache; with no URLs and no cache dir it reads the snapshot shipped in
+    the wheel. presidio's pattern tries a local part at every word start, the costliest of all recognizers on
+    prose; an address needs an "@", so only the RFC 5321 maximum around one is searched.
+    """
+
+    LOCAL_MAX, DOMAIN_MAX = 64, 255
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results = []
+        for lo, hi in _around(text, "@", self.LOCAL_MAX + 1, self.DOMAIN_MAX):
+            for result in super().analyze(text[lo:hi], entities, nlp_artifacts, regex_flags):
+                result.start, result.end = result.start + lo, result.end + lo
+                results.append(result)
+        return results
+
+    def validate_result(self, pattern_text: str) -> bool:
+        try:
+            return self._extract(pattern_text).fqdn != ""
+        except ValueError:  # IDNA: a label that cannot be encoded is not a domain
+            return False
+
+
+def _around(text: str, needle: str, before: int, after: int) -> Iterator[tuple[int, int]]:
+    """Merged (lo, hi) slices reaching `before` chars back and `after` chars on from each `needle`."""
+    at = text.find(needle)
+    while at != -1:
+        lo, hi = max(0, at - before), at + after
+        at = text.find(needle, at + 1)
+        while at != -1 and at - before <= hi:
+            hi = at + after
+            at = text.find(needle, at + 1)
+        yield lo, min(hi, len(text))
+
+
+# A run of 7-15 digits with phone punctuation between them, and an optional extension.
+_DIGIT_CLUSTER = re.compile(r"\+?\(?\d(?:[ ().\-/]{0,3}\d){6,14}(?:[ \t]*(?:x|ext\.?)[ \t]*\d{1,6})?")
+_SEPARATOR = re.compile(r"\d[ ().\-/]+\d")
+_LENIENCY = phonenumbers.Leniency.VALID  # presidio's default: a number valid for its region
+_DECIMAL = re.compile(r"\d+\.\d+")  # 0.3514598035 mm, -0.284859: a measurement, however valid the digits
+_ISO_DATE = re.compile(r"\(?\d{4}-\d\d-\d\d")  # (2024-01-15 in changelogs
+_DOTTED = re.compile(r"\(?(\d+(?:\.\d+){2,})")
+
+
+def _not_a_phone(raw: str) -> bool:
+    """Clusters that parse as numbers but never are one; phonenumbers costs ~0.1 ms per region to say so."""
+    if _DECIMAL.fullmatch(raw) or _ISO_DATE.match(raw):
+        return True
+    # Versions: binutils (2.39.90.20230110-1), chromium 156.0.8078.108. Dotted phone numbers (881.428.6570,
+    # 01.42.68.53.00) have no one-digit group.
+    dotted = _DOTTED.match(raw)
+    return dotted is not None and any(len(g) == 1 for g in dotted.group(1).split("."))
+
+
+class ShapedPhoneRecognizer(pr.PhoneRecognizer):
+    """presidio's phonenumbers recognizer, run per digit cluster instead of over the whole text.
+
+    presidio scores every valid number 0.4, so only a context word lifts it over `min_score`. A number
+    written in international form (+49 30 901820) or grouped exactly as its country writes it
+    ((212) 555-0143, 020 7946 0958) is itself the evidence and scores STRONG_SCORE. A bare digit run
+    (5272868387) is only tried with a context word in the CONTEXT_CHARS before it: without one it could never
+    pass, and trying every timestamp cost eight times all the other recognizers together.
+    """
+
+    STRONG_SCORE = 0.6
+    # presidio's list without "number": "version number 20240115" is no phone
+    CONTEXT = ["phone", "telephone", "tel", "cell", "cellphone", "mobile", "call", "fax", "whatsapp"]
+
+    def __init__(self) -> None:
+        super().__init__(context=self.CONTEXT, leniency=_LENIENCY)
+        words = "|".join(re.escape(w) for w in self.CONTEXT)
+        self._context_word = re.compile(rf"(?i)\b(?:{words})\b")
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = []
+        for cluster in _DIGIT_CLUSTER.finditer(text):
+            if self._worth_parsing(text, cluster):
+                results += self._parse(cluster, nlp_artifacts)
+        return EntityRecognizer.remove_duplicates(results)
+
+    def _worth_parsing(self, text: str, cluster: re.Match[str]) -> bool:
+        raw, offset = cluster.group(), cluster.start()
+        if _not_a_phone(raw) or number_embedded(text, *cluster.span()):
+            return False
+        if raw[0] == "+" or _SEPARATOR.search(raw) is not None:
+            return True
+        return self._context_word.search(text, max(0, offset - CONTEXT_CHARS), offset) is not None
+
+    def _parse(self, cluster: re.Match[str], nlp_artifacts: NlpArtifacts | None) -> list[RecognizerResult]:
+        raw, offset = cluster.group(), cluster.start()
+        # an international number parses the same from any region
+        regions = self.supported_regions[:1] if raw[0] == "+" else self.supported_regions
+        results = []
+        for region in regions:
+            for match in phonenumbers.PhoneNumberMatcher(raw, region, leniency=_LENIENCY):
+                result = self._get_recognizer_result(match, raw, region, nlp_artifacts)
+                result.start, result.end = offset + match.start, offset + match.end
+                result.score = self.STRONG_SCORE if _well_formed(match.raw_string, region) else self.SCORE
+                results.append(result)
+        return results
+
+
+def _well_formed(raw: str, region: str) -> bool:
+    if raw.startswith("+"):
+        return True
+    if _SEPARATOR.search(raw) is None:
+        return False
+    exact = phonenumbers.Leniency.EXACT_GROUPING
+    return any(m.raw_string == raw for m in phonenumbers.PhoneNumberMatcher(raw, region, leniency=exact))
+
+
+def build_recognizers() -> list[EntityRecognizer]:
+    # Recognizers whose presidio default language is not English get "en": the text's language is unknown
+    # and the patterns are language-free. Left out: IT_FISCAL_CODE (no word boundaries, a sixth of all
+    # regex time) and the weak-pattern IDs (passports, driver licences, bank accounts: any 8-12 digits).
+    recognizers: list[EntityRecognizer] = [
+        OfflineEmailRecognizer(),
+        ShapedPhoneRecognizer(),
+        pr.CreditCardRecognizer(),
+        pr.IbanRecognizer(),
+        # "::" alone is a reST literal-block marker far more often than the unspecified IPv6 address
+        pr.IpRecognizer(patterns=[p for p in pr.IpRecognizer.PATTERNS if p.name != "IPv6_unspecified"]),
+        pr.UsSsnRecognizer(),
+        pr.UsItinRecognizer(),
+        pr.NhsRecognizer(),
+        pr.UkNinoRecognizer(),
+        pr.EsNifRecognizer(supported_language=LANGUAGE),
+        pr.EsNieRecognizer(supported_language=LANGUAGE),
+        pr.SgFinRecognizer(),
+        pr.FiPersonalIdentityCodeRecognizer(supported_language=LANGUAGE),
+        pr.SePersonnummerRecognizer(supported_language=LANGUAGE),
+        pr.KrRrnRecognizer(supported_language=LANGUAGE),
+        pr.PlPeselRecognizer(supported_language=LANGUAGE),
+        pr.CaSinRecognizer(),
+        pr.AuTfnRecognizer(),
+        pr.AuMedicareRecognizer(),
+    ]
+    for recognizer in recognizers:
+        if isinstance(recognizer, PatternRecognizer):
+            # presidio matches case-insensitively by default; every pattern here spells out the cases it
+            # means, IBANs and ID check letters are written in capitals, and `regex` runs ~20% faster without.
+            recognizer.global_regex_flags = CASE_SENSITIVE_FLAGS
+    return recognizers

@@ -1,0 +1,81 @@
+"""What the benchmarks share: the corpus they run on, median timing, and how they report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from eval.machine import describe, machine
+
+REPO = Path(__file__).resolve().parents[2]
+TODAY = "2026-11-26"  # ages measured against a fixed day, as the tests do, so tiers do not drift
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", type=Path, help="corpus folder (default: the test corpus, built if missing)")
+    p.add_argument("--reps", type=int, default=3, help="timed repetitions per side; the median is reported")
+    p.add_argument("--json", type=Path, help="also write the result here")
+    return p
+
+
+def corpus(path: Path | None) -> Path:
+    """The given corpus, or the test-size corpus under .cache/ (the one the test suite uses)."""
+    if path is not None:
+        return path.resolve()
+    from pipelines.corpus.build import build_corpus
+
+    return build_corpus(REPO / ".cache" / "test-corpus", "test").out_dir.resolve()
+
+
+def settings_for(work_dir: Path, corpus_dir: Path, **overrides: Any):  # type: ignore[no-untyped-def]
+    """vetted.toml with the bench's work folder, corpus and fixed date, plus any dotted overrides."""
+    from pipelines.settings import load_settings
+
+    return load_settings(
+        REPO / "vetted.toml",
+        {
+            "paths.work_dir": str(work_dir),
+            "paths.corpus_dir": str(corpus_dir),
+            "paths.sources_file": str(REPO / "sources.toml"),
+            "paths.policy_file": str(REPO / "policy.toml"),
+            "curation.today": TODAY,
+            **overrides,
+        },
+    )
+
+
+def median_seconds(fn: Callable[[], object], reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def alternate(sides: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
+    """Median seconds per side, the sides interleaved run by run so load from other processes hits both."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(reps):
+        for name, fn in sides.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report(name: str, result: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """Print the machine line and write the JSON; returns the result with the machine added."""
+    info = machine()
+    result = {"benchmark": name, "machine": info, **result}
+    print(f"machine: {describe(info)}")
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"result: {out}")
+    return result

@@ -1,0 +1,60 @@
+"""Index load read vs mmap, cold and warm, on a real FAISS build written through pipelines.index_store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from llama_index.core.schema import TextNode
+
+from pipelines.index_store import faiss_file, write_build
+from pipelines.io.cache import evict
+from pipelines.io.probe import probe_index
+from pipelines.profiler import RunProfile
+
+DIM, CHUNKS = 384, 3000  # a 4.6 MB flat index: enough pages to tell read from mmap
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((CHUNKS, DIM)).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    nodes = [
+        TextNode(
+            id_=f"d{i // 3}:{i % 3}",
+            text=f"chunk {i}",
+            metadata={"doc_id": f"d{i // 3}", "chunk_no": i % 3},
+            embedding=vectors[i].tolist(),
+        )
+        for i in range(CHUNKS)
+    ]
+    work = tmp_path_factory.mktemp("work")
+    doc_hashes = {f"d{i}": "h" for i in range(CHUNKS // 3)}
+    return write_build(work, nodes, dimension=DIM, model="random", doc_hashes=doc_hashes, settings={}).path
+
+
+def test_read_pays_at_load_and_mmap_pays_at_query(build):
+    size = faiss_file(build).stat().st_size
+    profile = RunProfile("probe")
+    probe_index(profile, build, queries=8)
+    stages = {s.stage: s for s in profile.stages}
+    assert list(stages) == [
+        f"index_{what}_{mode}_{cache}"
+        for mode in ("read", "mmap")
+        for cache in ("cold", "warm")
+        for what in ("load", "query")
+    ]
+    assert stages["index_load_read_cold"].rchar >= size  # read(2) of the whole file
+    assert stages["index_load_mmap_cold"].rchar < size / 10  # only the header
+    assert stages["index_query_mmap_warm"].items_out == 8
+    if not stages["index_load_read_cold"].extra.get("evicted_share", 0) > 0.99:
+        pytest.skip(f"cold cache not reachable here: {stages['index_load_read_cold'].extra}")
+    assert stages["index_load_read_cold"].read_bytes >= size * 0.95
+    assert stages["index_load_read_warm"].read_bytes < size / 10
+    assert stages["index_query_mmap_cold"].major_faults > 0  # the vectors page in as the search scans them
+    assert stages["index_query_mmap_warm"].major_faults == 0
+
+
+def test_evicting_a_build_covers_every_file_in_it(build):
+    results = evict([build])
+    assert {r.path for r in results} >= {str(faiss_file(build)), str(build / "manifest.json")}
