@@ -89,7 +89,8 @@ class Embedder:
     def tokenizer_fn(self):  # type: ignore[no-untyped-def]
         """Token counter for the chunker, so chunk sizes are in the embedding model's own word pieces."""
         tok = self.sentence_transformer.tokenizer
-        return lambda text: tok.encode(text, add_special_tokens=False)
+        # verbose=False: counting a long text is fine; the 256-token limit is the model's, not the counter's
+        return lambda text: tok.encode(text, add_special_tokens=False, verbose=False)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +75,7 @@ class EngineSettings(_Section):
     startup_timeout_s: float = 420.0  # vLLM on 2 CPU cores loads in 30-80 s; leave headroom
     max_tokens: int = 200  # answer length cap: longer answers take longer on CPU
     temperature: float = 0.0  # greedy: the same question gives the same answer
+    repetition_penalty: float = 1.1  # >1 stops a small model looping on one sentence; too high garbles terms
 
 
 class ServingSettings(_Section):
@@ -98,7 +100,8 @@ class Settings(_Section):
     base_dir: Path = Field(default=Path("."), exclude=True)  # relative paths resolve against this
 
     def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
+        # abspath, not resolve(): a venv's bin/python is a symlink, and following it leaves the venv
+        return Path(os.path.abspath(self.base_dir / path))
 
     @property
     def work_dir(self) -> Path:

@@ -32,6 +32,7 @@ class Citation:
     path: str
     score: float
     cited_in_answer: bool
+    excerpt: str = ""  # the text of this source the model was given (its chunks, joined)
 
 
 @dataclass(slots=True)
@@ -43,20 +44,39 @@ class Answer:
     generation_ms: float = 0.0
 
 
-def build_messages(question: str, hits: list[Hit], *, max_chars_per_source: int = 1200) -> list[ChatMessage]:
-    sources = "\n\n".join(
-        f"[{n}] {h.title} ({h.source})\n{h.text[:max_chars_per_source]}" for n, h in enumerate(hits, 1)
+def group_by_document(hits: list[Hit]) -> list[list[Hit]]:
+    """One source per document, in rank order: two chunks of one page are one citation, not two."""
+    groups: dict[str, list[Hit]] = {}
+    for hit in hits:
+        groups.setdefault(hit.doc_id, []).append(hit)
+    return list(groups.values())
+
+
+def source_text(group: list[Hit], max_chars: int) -> str:
+    return "\n...\n".join(h.text for h in group)[:max_chars]
+
+
+def build_messages(
+    question: str, sources: list[list[Hit]], *, max_chars_per_source: int = 1500
+) -> list[ChatMessage]:
+    body = "\n\n".join(
+        f"[{n}] {g[0].title} ({g[0].source})\n{source_text(g, max_chars_per_source)}"
+        for n, g in enumerate(sources, 1)
     )
     return [
         ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
-        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{sources}\n\nQuestion: {question}"),
+        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{body}\n\nQuestion: {question}"),
     ]
 
 
 def make_llm(
-    *, base_url: str, model: str, max_tokens: int, temperature: float, context_window: int
+    *, base_url: str, model: str, max_tokens: int, temperature: float, context_window: int,
+    repetition_penalty: float = 1.0,
 ) -> OpenAILike:
+    # vLLM takes sampling parameters beyond OpenAI's in the request body; small models loop without a penalty.
+    extra = {"extra_body": {"repetition_penalty": repetition_penalty}} if repetition_penalty != 1.0 else {}
     return OpenAILike(
+        additional_kwargs=extra,
         model=model,
         api_base=base_url,
         api_key="vetted-local",
@@ -80,11 +100,13 @@ class ChatService:
         if not hits:  # no safe chunk above the floor: say so, and spend no model call
             return Answer(NO_SAFE_CONTEXT, [], has_safe_context=False, retrieval_ms=retrieval_ms)
         start = time.perf_counter()
-        reply = self.llm.chat(build_messages(question, hits))
+        sources = group_by_document(hits)
+        reply = self.llm.chat(build_messages(question, sources))
         text = (reply.message.content or "").strip()
         cited = {int(n) for n in _CITE.findall(text)}
         citations = [
-            Citation(n, h.doc_id, h.title, h.source, h.path, round(h.score, 4), n in cited)
-            for n, h in enumerate(hits, 1)
+            Citation(n, g[0].doc_id, g[0].title, g[0].source, g[0].path, round(max(h.score for h in g), 4),
+                     n in cited, source_text(g, 1500))
+            for n, g in enumerate(sources, 1)
         ]
         return Answer(text, citations, True, retrieval_ms, (time.perf_counter() - start) * 1000)

@@ -53,6 +53,7 @@ def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | 
         max_tokens=eng.max_tokens,
         temperature=eng.temperature,
         context_window=eng.max_model_len,
+        repetition_penalty=eng.repetition_penalty,
     )
     return ChatService(retriever, llm)
 
