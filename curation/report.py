@@ -33,6 +33,9 @@ def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecor
             "overridden_by",
         ]
     ).to_pylist()
+    if "details" in table.column_names:  # the relevance scorer names the nearest exemplar: show it
+        for row, details in zip(rows, table.column("details").to_pylist(), strict=True):
+            row["nearest_exemplar"] = _nearest(details)
     by_source: dict[str, Counter[str]] = {}
     reasons: Counter[str] = Counter()
     for row in rows:
@@ -56,6 +59,14 @@ def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecor
         ],
         "attention": attention,
     }
+
+
+def _nearest(details_json: str | None) -> str | None:
+    try:
+        relevance = json.loads(details_json or "{}").get("relevance") or {}
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return relevance.get("nearest")
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -96,7 +107,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"<tr class={e(r['tier'])}><td>{e(r['tier'])}</td><td>{e(r['title'] or '')}</td>"
         f"<td>{e(r['source'])}</td>"
         f"<td>{e(r['path'])}</td><td>{e(str(r['updated'] or 'unknown'))}</td>"
-        f"<td>{e(', '.join(r['reasons']))}</td></tr>"
+        f"<td>{e(', '.join(r['reasons']))}</td><td>{e(r.get('nearest_exemplar') or '')}</td></tr>"
         for r in report["attention"][:MAX_ROWS]
     )
     quarantine = "".join(
@@ -114,7 +125,8 @@ scored, {report["quarantined"]} quarantined.</p>
 {source_rows}</table>
 <h2>Reasons</h2><table>{_bar_rows(report["reasons"])}</table>
 <h2>Needs a steward ({len(report["attention"])})</h2>
-<table><tr><th>tier</th><th>title</th><th>source</th><th>path</th><th>updated</th><th>reasons</th></tr>
+<table><tr><th>tier</th><th>title</th><th>source</th><th>path</th><th>updated</th><th>reasons</th>
+<th>nearest exemplar</th></tr>
 {attention}</table>
 <h2>Quarantined ({report["quarantined"]})</h2>
 <table><tr><th>path</th><th>reason</th><th>detail</th></tr>{quarantine}</table>

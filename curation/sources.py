@@ -13,7 +13,7 @@ class SourceType:
     name: str
     trust: float  # prior 0..1: filings and product docs high, unknown web text low
     half_life_days: float  # age at which the age score halves (Vetted's domain memory)
-    asset_lifetime_days: float = 0.0  # how long the things these documents are about stay in service; 0 = none
+    asset_lifetime_days: float = 0.0  # how long what these documents are about stays in service; 0 = none
 
 
 @dataclass(slots=True, frozen=True)

@@ -2,6 +2,9 @@
 
 Scores and tiers every document with the real scorers and policy, writes one JSON line per document
 ({"path", "tier", "reasons", "scores"}) and one per quarantined file, and touches no index or work folder.
+
+`vetted retier [--dry-run]`: after a policy.toml change, tiers documents.parquet again from its stored scores
+and reasons plus the steward's overrides (curation.retier); no text is read and no scorer runs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--out", type=Path, help="JSONL output (default: standard output)")
     p.set_defaults(func=cmd_curate)
+    p = sub.add_parser("retier", help="apply policy.toml and steward overrides again to documents.parquet")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
+    p.set_defaults(func=cmd_retier)
 
 
 def curate_folder(docs_dir: Path, settings: Any) -> tuple[list[dict[str, Any]], Counter[str]]:
@@ -78,4 +84,28 @@ def cmd_curate(args: argparse.Namespace) -> int:
         f"curated {len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_retier(args: argparse.Namespace) -> int:
+    from curation.policy import load_policy
+    from curation.retier import retier_table
+    from curation.steward import StewardDB
+    from curation.table import read_documents, write_documents
+    from pipelines.cli import settings_from_args
+
+    settings = settings_from_args(args)
+    path = settings.work_dir / "documents.parquet"
+    table = read_documents(path)
+    db_path = settings.work_dir / "steward.db"
+    overrides = StewardDB(db_path).overrides() if db_path.exists() else {}
+    result = retier_table(table, load_policy(settings.resolve(settings.paths.policy_file)), overrides)
+    paths = dict(zip(table.column("doc_id").to_pylist(), table.column("path").to_pylist(), strict=True))
+    for doc_id, old, new in result.changed:
+        print(f"{old:>6s} -> {new:<6s} {paths[doc_id]}  {', '.join(result.decisions[doc_id].reasons)}")
+    if not args.dry_run:
+        write_documents(path, result.table)
+    counts = ", ".join(f"{tier} {n}" for tier, n in sorted(result.counts.items()))
+    verb = "would change" if args.dry_run else "changed"
+    print(f"re-tiered {table.num_rows} documents ({counts}); {verb} {len(result.changed)}", file=sys.stderr)
     return 0

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from curation.scorers.sensitive import SensitiveDataScorer
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
@@ -25,6 +24,7 @@ from curation.scorers.age import AgeScorer
 from curation.scorers.duplicates import DuplicateScorer
 from curation.scorers.quality import QualityScorer
 from curation.scorers.relevance import RelevanceScorer
+from curation.scorers.sensitive import SensitiveDataScorer
 from curation.scorers.source_trust import SourceTrustScorer
 from curation.sources import SourceRegistry
 from curation.table import documents_table, write_documents, write_quarantine
@@ -187,6 +187,7 @@ def report_run(run_dir: Path, run_id: str, documents_path: Path, quarantined: li
             "score_trust",
             "score_quality",
             "overridden_by",
+            "details",
         ],
     )
     return write_report(build_report(run_id, table, quarantined), run_dir)

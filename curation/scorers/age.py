@@ -5,9 +5,9 @@ is about is still in service, and lowered when a newer version of the same docum
     decay_days  = min(age_days, max(0, today - service_end))     (no asset lifetime: decay_days = age_days)
     score       = 0.5 ** (decay_days / half_life_days)            (x superseded_factor when superseded)
 
-A consumer-IT ticket (half-life ~2 years, no asset lifetime) is worth a quarter after four years; a 15-year-old
-ticket about plant equipment that lives 30 years still scores 1.0, and decays with the half-life only once the
-equipment is past its lifetime. Both numbers come from sources.toml per source type.
+A consumer-IT ticket (half-life ~2 years, no asset lifetime) is worth a quarter after four years; a
+15-year-old ticket about plant equipment that lives 30 years still scores 1.0, and decays with the half-life
+only once the equipment is past its lifetime. Both numbers come from sources.toml per source type.
 
 Superseded versions are a corpus-level fact (like duplicates): `score_many` groups documents into version
 families (curation.scorers.versions) and marks every older version `age_superseded` with `superseded_by`.
@@ -36,6 +36,9 @@ class AgeScorer:
         today: date,
         stale_below: float = 0.25,  # score under which a document is stale for its domain
         superseded_factor: float = 0.5,  # lower = old versions drop out sooner; 1.0 only flags them
+        # a ticket or an e-mail records one event: a newer one with the same subject line ("New upstream
+        # release", "Team upload") does not replace it, as release notes 15.20 replace 15.3
+        unversioned_types: frozenset[str] = frozenset({"support_ticket", "asset_ticket", "email"}),
     ) -> None:
         if not 0.0 <= superseded_factor <= 1.0:
             raise ValueError(f"superseded_factor must be in [0, 1], got {superseded_factor}")
@@ -43,6 +46,7 @@ class AgeScorer:
         self.today = today
         self.stale_below = stale_below
         self.superseded_factor = superseded_factor
+        self.unversioned_types = unversioned_types
 
     def score(self, doc: Document) -> ScoreResult:
         """One document on its own: decay and asset lifetime (supersession needs the corpus: score_many)."""
@@ -77,7 +81,7 @@ class AgeScorer:
     def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
         results = [self.score(d) for d in docs]
         docs = list(docs)
-        for old, newest in superseded(docs).items():
+        for old, newest in superseded(docs, self.unversioned_types).items():
             result = results[old]
             result.score = round(result.score * self.superseded_factor, 4)
             result.reasons.append("age_superseded")

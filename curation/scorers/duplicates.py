@@ -6,9 +6,12 @@ The others get `duplicate_exact` or `duplicate_near` and `duplicate_of` in detai
 Signatures are computed here with numpy rather than datasketch's `MinHash.update_batch`, which hashes every
 shingle with SHA-1 in a Python loop (~0.6 ms for a 2 KB document). Shingles are 5 consecutive whitespace
 tokens of the lower-cased text; each token is hashed once (CRC-32) and a shingle's hash combines its tokens'
-(a polynomial over uint64). Each of the `num_perm` permutations is datasketch's "affine32" scheme
-(a_k * h + b_k mod 2^32, a_k odd: a bijection). An LSH candidate counts as a near duplicate only when the
-signatures' estimated Jaccard similarity reaches the threshold: banding alone lets some lower pairs through.
+(a polynomial over uint64, mixed once more). The signature is one-permutation hashing (Li, Owen and Zhang,
+NIPS 2012): each shingle hash falls in one of `num_perm` bins and each bin keeps its minimum, one pass instead
+of `num_perm`; empty bins borrow their right-hand neighbour's value plus the distance ("rotation",
+Shrivastava and Li, ICML 2014), so the share of equal bins still estimates the Jaccard similarity and
+datasketch's MinHashLSH bands it as any MinHash. An LSH candidate counts as a near duplicate only when that
+estimate reaches the threshold: banding alone lets some lower pairs through.
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
+from datasketch import MinHashLSH
 
 from curation.models import Document, ScoreResult
 
 SHINGLE_CHARS = 200_000  # near-duplicate evidence saturates long before 50 MB: hash the first 200 KB
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multiplier: spreads each token's hash over 64 bits
-_SEED = 1
+_LOW32 = np.uint64(0xFFFFFFFF)
+_EMPTY = np.uint64(1 << 32)  # above every 32-bit value: marks an empty bin, then spaces borrowed values
 
 
 class DuplicateScorer:
@@ -42,12 +46,13 @@ class DuplicateScorer:
         self.near_threshold = near_threshold
         self.num_perm = num_perm
         self.shingle_words = shingle_words
-        rng = np.random.default_rng(_SEED)
-        self._a = (rng.integers(0, 2**32, num_perm, dtype=np.uint64) | np.uint64(1)).astype(np.uint32)
-        self._b = rng.integers(0, 2**32, num_perm, dtype=np.uint64).astype(np.uint32)
+        self._bins = np.arange(num_perm)
+        # datasketch picks bands x rows by numerical integration (~30 ms): once here, not on every call
+        probe = MinHashLSH(threshold=near_threshold, num_perm=num_perm)
+        self._lsh_params = (probe.b, probe.r)
 
     def signature(self, text: str) -> np.ndarray:
-        """The MinHash signature (num_perm uint32 minima) of the text's word shingles."""
+        """The one-permutation MinHash signature (num_perm uint64 values) of the text's word shingles."""
         tokens = text[:SHINGLE_CHARS].lower().encode("utf-8", "surrogatepass").split()
         hashes = np.fromiter(map(zlib.crc32, tokens), dtype=np.uint64, count=len(tokens))
         n = self.shingle_words
@@ -55,11 +60,19 @@ class DuplicateScorer:
             shingles = hashes[: len(hashes) - n + 1].copy()
             for j in range(1, n):
                 shingles = shingles * _MIX + hashes[j : len(hashes) - n + 1 + j]
-            hashes = shingles >> np.uint64(32)
+            hashes = shingles
         if len(hashes) == 0:
             hashes = np.zeros(1, dtype=np.uint64)  # no tokens: every empty text is one shingle, ""
-        values = hashes.astype(np.uint32)[:, None] * self._a + self._b  # wraps mod 2^32: affine32
-        return values.min(axis=0)
+        hashes = hashes * _MIX  # wraps mod 2^64; the high half picks the bin, the low half is the value
+        signature = np.full(self.num_perm, _EMPTY, dtype=np.uint64)
+        np.minimum.at(signature, (hashes >> np.uint64(32)) % np.uint64(self.num_perm), hashes & _LOW32)
+        empty = signature == _EMPTY
+        if empty.any():  # rotation: the next non-empty bin to the right, plus how far it is
+            full = np.flatnonzero(~empty)
+            right = full[np.searchsorted(full, self._bins) % len(full)]
+            distance = (right - self._bins) % self.num_perm
+            signature = signature[right] + distance.astype(np.uint64) * _EMPTY
+        return signature
 
     def _rank(self, doc: Document) -> tuple[float, int, str]:
         return (-self.trust_of(doc), -(doc.updated or date.min).toordinal(), doc.path)
@@ -84,13 +97,13 @@ class DuplicateScorer:
             first = first_of.setdefault(h, i)
             if first != i:
                 union(first, i)
-        lsh = MinHashLSH(threshold=self.near_threshold, num_perm=self.num_perm)
+        lsh = MinHashLSH(threshold=self.near_threshold, num_perm=self.num_perm, params=self._lsh_params)
         signatures: dict[int, np.ndarray] = {}
         for i, doc in enumerate(docs):
             if first_of[hashes[i]] != i:
                 continue
             sig = signatures[i] = self.signature(doc.text)
-            sketch = LeanMinHash(seed=_SEED, hashvalues=sig, scheme="affine32")
+            sketch = _Sketch(sig)
             for j in lsh.query(sketch):
                 if float(np.mean(signatures[int(j)] == sig)) >= self.near_threshold:
                     union(int(j), i)
@@ -119,3 +132,16 @@ class DuplicateScorer:
                     {"duplicate_of": docs[keep].doc_id, "group_size": len(members)},
                 )
         return results
+
+
+class _Sketch:
+    """What MinHashLSH reads of a MinHash: its hash values and their count (datasketch's LeanMinHash would
+    copy and validate them again, for nothing)."""
+
+    __slots__ = ("hashvalues",)
+
+    def __init__(self, hashvalues: np.ndarray) -> None:
+        self.hashvalues = hashvalues
+
+    def __len__(self) -> int:
+        return len(self.hashvalues)

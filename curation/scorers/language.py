@@ -33,7 +33,8 @@ STOPWORDS: dict[str, frozenset[str]] = {
     ),
     "de": frozenset(
         "der die das und ist nicht mit von den zu ein eine auf für sich dem des auch es im werden wird sind"
-        " oder bei nach wie aus wenn kann noch über nur aber einen einer dass ich sie wir zum zur durch".split()
+        " oder bei nach wie aus wenn kann noch über nur aber einen einer dass ich sie wir zum zur"
+        " durch".split()
     ),
     "fr": frozenset(
         "le la les et des du un une est pour dans que qui pas sur par avec sont ce cette il elle au aux ou"
@@ -63,7 +64,9 @@ STOPWORDS: dict[str, frozenset[str]] = {
         "og det som en er af med til den har de ikke om et på kan ved eller fra du skal alle når sig denne"
         " dette hvordan være hvis bliver".split()
     ),
-    "nb": frozenset("og er det som på en av til med ikke har de den et kan om fra eller skal hvis må blir".split()),
+    "nb": frozenset(
+        "og er det som på en av til med ikke har de den et kan om fra eller skal hvis må blir".split()
+    ),
     "pl": frozenset(
         "w na z się nie że jest o jak ale po co tak za od przez lub oraz być dla jeśli który która które tym"
         " ten są może tylko jest".split()
@@ -93,11 +96,12 @@ STOPWORDS: dict[str, frozenset[str]] = {
         " karena sebagai telah saat tersebut dapat".split()
     ),
 }
-# token -> the languages whose list holds it (one dict lookup per distinct word)
-_LANGS_OF: dict[str, tuple[str, ...]] = {}
-for _lang, _words in STOPWORDS.items():
+_LANGUAGES = tuple(STOPWORDS)  # "en" first
+# token -> the indexes in _LANGUAGES of the lists that hold it (one dict lookup per distinct stopword found)
+_LANGS_OF: dict[str, tuple[int, ...]] = {}
+for _i, _words in enumerate(STOPWORDS.values()):
     for _w in _words:
-        _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _lang)
+        _LANGS_OF[_w] = (*_LANGS_OF.get(_w, ()), _i)
 
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _OTHER_LETTER = re.compile(r"[^\W\d_\x00-\u036f]")  # word characters from Greek (U+0370) on, not digits
@@ -120,17 +124,16 @@ def guess_language(text: str, counts: Counter[str], n_alpha: int) -> LanguageGue
             return LanguageGuess(f"script:{_script(other)}", round(share, 3))
     if n_alpha < MIN_WORDS:
         return LanguageGuess("und", 0.0)
-    hits: Counter[str] = Counter()
-    for word, n in counts.items():
-        for lang in _LANGS_OF.get(word, ()):
-            hits[lang] += n
-    english = hits.pop("en", 0) / n_alpha
-    if not hits:
-        return LanguageGuess("en", round(english, 3))
-    lang, n = hits.most_common(1)[0]
-    share = n / n_alpha
+    hits = [0] * len(_LANGUAGES)
+    for word in counts.keys() & _LANGS_OF.keys():  # a set intersection in C, then the few stopwords found
+        n = counts[word]
+        for i in _LANGS_OF[word]:
+            hits[i] += n
+    english = hits[0] / n_alpha
+    best = max(range(1, len(hits)), key=hits.__getitem__)
+    share = hits[best] / n_alpha
     if share >= MIN_SHARE and share >= 2 * english:
-        return LanguageGuess(lang, round(share, 3))
+        return LanguageGuess(_LANGUAGES[best], round(share, 3))
     return LanguageGuess("en", round(english, 3))
 
 

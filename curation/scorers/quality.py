@@ -27,13 +27,17 @@ _CP1252_80_9F = "\u20ac\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2
 _MOJIBAKE = re.compile(f"[\u00c2-\u00c5][\u0080-\u00bf{_CP1252_80_9F}]|\u00e2\u20ac|\u00e2\u0080")
 # Web-page chrome (C4's line filters, narrowed): phrases that are never the content of an IT document.
 # Not "javascript", "cookie" or "subscribe": those are topics here (http.cookies, logical replication).
+# Each phrase is counted only when its first word is among the document's words (a dict lookup, not a scan).
 BOILERPLATE_PHRASES = (
-    "lorem ipsum", "all rights reserved", "cookie policy", "cookie settings", "accept cookies", "uses cookies",
-    "privacy policy", "privacy notice", "terms of use", "terms of service", "terms and conditions",
-    "click here", "unsubscribe", "subscribe to our", "enable javascript", "skip to content",
-    "skip to main content", "back to top", "follow us on", "share this", "powered by", "sign up for",
-    "newsletter", "read more",
+    "lorem ipsum", "all rights reserved", "cookie policy", "cookie settings", "accept cookies",
+    "uses cookies", "privacy policy", "privacy notice", "terms of use", "terms of service",
+    "terms and conditions", "click here", "unsubscribe", "enable javascript", "skip to content",
+    "back to top", "follow us on", "powered by", "newsletter",
 )  # fmt: skip
+_PHRASES_BY_WORD: dict[str, tuple[str, ...]] = {}
+for _phrase in BOILERPLATE_PHRASES:
+    _first = _phrase.split()[0]
+    _PHRASES_BY_WORD[_first] = (*_PHRASES_BY_WORD.get(_first, ()), _phrase)
 _MOJIBAKE_LEADS = ("\u00c2", "\u00c3", "\u00c4", "\u00c5", "\u00e2")
 
 
@@ -47,7 +51,7 @@ class QualityScorer:
         max_dup_line_share: float = 0.3,  # Gopher: duplicate-line fraction
         max_top_word_share: float = 0.2,  # one word dominating = boilerplate or keyword stuffing
         max_garbage_share: float = 0.02,  # U+FFFD and control chars: broken encoding
-        min_mojibake: int = 3,  # "Ã©" sequences before a text counts as mis-decoded: one may be a quote of one
+        min_mojibake: int = 3,  # "Ã©" sequences that make a text mis-decoded; one may be quoted on purpose
         min_alpha_word_share: float = 0.5,  # Gopher: 80% of words with a letter; code-heavy docs need slack
         max_boilerplate_share: float = 0.3,  # boilerplate phrases per line; C4 drops such lines one by one
     ) -> None:
@@ -77,9 +81,9 @@ class QualityScorer:
                 reasons.append("quality_repetitive_lines")
         counts = Counter(words)
         # tokens with a letter (Gopher's "alphabetic words"); digit-only ones are numbers, ids, dates
-        n_alpha = len(words) - sum(n for w, n in counts.items() if w.isdigit())
+        n_alpha = len(words) - sum(map(counts.__getitem__, filter(str.isdigit, counts)))
         if len(words) >= 50:
-            top_share = counts.most_common(1)[0][1] / len(words)
+            top_share = max(counts.values()) / len(words)
             if top_share > self.max_top_word_share:
                 reasons.append("quality_repetitive_words")
             if n_alpha / len(words) < self.min_alpha_word_share:
@@ -88,24 +92,30 @@ class QualityScorer:
         if language.code not in ("en", "und"):
             reasons.append("quality_non_english")
             details |= _language_details(language)
-        if self._boilerplate(lowered, lines, details):
+        if self._boilerplate(lowered, counts, lines, details):
             reasons.append("quality_boilerplate")
         value = max(0.0, 1.0 - 0.4 * len(reasons))
         return ScoreResult(self.name, value, reasons, details)
 
     def _garbled(self, text: str, details: dict[str, object]) -> bool:
         broken = len(_CONTROL.findall(text))
-        mojibake = len(_MOJIBAKE.findall(text)) if any(c in text for c in _MOJIBAKE_LEADS) else 0
+        # pure ASCII text cannot hold mojibake (its lead bytes read as Â Ã Ä Å â); one C-speed check skips it
+        suspect = not text.isascii() and any(map(text.__contains__, _MOJIBAKE_LEADS))
+        mojibake = len(_MOJIBAKE.findall(text)) if suspect else 0
         if mojibake:
             details["mojibake"] = mojibake
         return broken / max(1, len(text)) > self.max_garbage_share or mojibake >= self.min_mojibake
 
-    def _boilerplate(self, lowered: str, lines: list[str], details: dict[str, object]) -> bool:
-        hits = sum(lowered.count(phrase) for phrase in BOILERPLATE_PHRASES)
+    def _boilerplate(
+        self, lowered: str, counts: Counter[str], lines: list[str], details: dict[str, object]
+    ) -> bool:
+        phrases = [p for word in counts.keys() & _PHRASES_BY_WORD.keys() for p in _PHRASES_BY_WORD[word]]
+        hits = sum(map(lowered.count, phrases))
         if not hits:
             return False
         details["boilerplate_hits"] = hits
-        return "lorem ipsum" in lowered or (hits >= 3 and hits / max(1, len(lines)) > self.max_boilerplate_share)
+        per_line = hits / max(1, len(lines))
+        return "lorem ipsum" in lowered or (hits >= 3 and per_line > self.max_boilerplate_share)
 
     def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
         return [self.score(d) for d in docs]

@@ -25,11 +25,44 @@ class SecretPattern:
     regex: re.Pattern[str]
     value_group: str | int = 0  # the group that holds the secret itself: what the span covers and masks
     triggers: tuple[str, ...] = ()  # the regex runs only if one of these occurs (empty: always runs)
+    # the same test as one regex, where that is cheaper: triggers sharing a literal start ("gh" of ghp_,
+    # gho_, ...) are found by one fast literal search instead of one substring scan each
+    trigger_regex: re.Pattern[str] | None = None
+    # (?i) patterns: every match begins at one of these offsets before a word (lower case) it holds, e.g.
+    # api_key 4 before "key". The regex is then only tried there, found with str.find in the lower-cased
+    # text, instead of at every position (~0.1 ms per 2 KB for a case-insensitive alternation).
+    starts: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
-        if self.triggers and not any(t in text for t in self.triggers):
+    def finditer(self, text: str, lowered: str) -> Iterator[re.Match[str]]:
+        if self.trigger_regex is not None:
+            if self.trigger_regex.search(text) is None:
+                return iter(())
+        elif self.triggers and not any(map(text.__contains__, self.triggers)):
             return iter(())
+        if self.starts and len(lowered) == len(text):  # lower() kept every offset (it nearly always does)
+            return self._anchored(text, lowered)
         return self.regex.finditer(text)
+
+    def _anchored(self, text: str, lowered: str) -> Iterator[re.Match[str]]:
+        """What `finditer` yields, trying the regex only at the positions where a match can begin."""
+        candidates = sorted(
+            {i - back for word, backs in self.starts for i in _occurrences(lowered, word) for back in backs}
+        )
+        pos = 0
+        for i in candidates:
+            if i < pos:
+                continue  # inside the previous match (or before the text): finditer does not look there
+            match = self.regex.match(text, i)
+            if match is not None:
+                pos = max(match.end(), i + 1)
+                yield match
+
+
+def _occurrences(text: str, needle: str) -> Iterator[int]:
+    at = text.find(needle)
+    while at != -1:
+        yield at
+        at = text.find(needle, at + 1)
 
 
 _Q = r"""["']?"""  # an optional quote closing a key or opening a value
@@ -38,7 +71,9 @@ _ASSIGN = rf"""{_Q}[ \t]*(?:=>|:=|[:=])[ \t]*"""
 # Order matters: an earlier, more specific kind claims a span before the generic assignment rule sees it.
 SECRET_PATTERNS: tuple[SecretPattern, ...] = (
     # AKIA = long-term access key id, ASIA = temporary (STS) one; then 16 capitals and digits.
-    SecretPattern("secret_aws_key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), triggers=("AKIA", "ASIA")),
+    SecretPattern(
+        "secret_aws_key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), trigger_regex=re.compile("AKIA|ASIA")
+    ),
     # The 40-character secret key is only recognisable next to its name.
     SecretPattern(
         "secret_aws_key",
@@ -52,7 +87,7 @@ SECRET_PATTERNS: tuple[SecretPattern, ...] = (
     SecretPattern(
         "secret_github_token",
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{50,255})\b"),
-        triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        trigger_regex=re.compile(r"gh[pousr]_|github_pat_"),
     ),
     SecretPattern(
         "secret_slack_token",
@@ -74,7 +109,8 @@ SECRET_PATTERNS: tuple[SecretPattern, ...] = (
     # Any scheme with inline credentials: postgres://, mysql://, mongodb+srv://, amqp://, https://...
     SecretPattern(
         "secret_connection_string",
-        re.compile(r"""://(?P<user>[^\s:@/?#'"<>]{1,128}):(?P<value>[^\s@/?#'"<>]{1,256})@(?=[\w\[])"""),
+        # a pasted password is not percent-encoded: it may hold ? and # (RFC 3986 would have %3F, %23)
+        re.compile(r"""://(?P<user>[^\s:@/?#'"<>]{1,128}):(?P<value>[^\s@/'"<>]{1,256})@(?=[\w\[])"""),
         "value",
     ),
     # `password = "..."`, `"api_key": "..."`, `DB_PASSWORD=...`, `token: ...`: the key must END in the word,
@@ -88,6 +124,12 @@ SECRET_PATTERNS: tuple[SecretPattern, ...] = (
             r"|private[_-]?key|client[_-]?secret|auth[_-]?token|access[_-]?token|token)"
             + _ASSIGN
             + r"""(?:"(?P<dq>[^"\n]{1,256})"|'(?P<sq>[^'\n]{1,256})'|(?P<bare>[^\s"'`,;()\[\]{}]{1,256}))"""
+        ),
+        starts=(
+            ("pass", (0,)),  # password, passwd, passphrase
+            ("secret", (0, 6, 7)),  # secret, secret_key, clientsecret, client_secret
+            ("key", (3, 4, 6, 7, 8)),  # apikey, api_key, accesskey, access_key, private_key
+            ("token", (0, 4, 5, 6, 7)),  # token, authtoken, auth_token, accesstoken, access_token
         ),
     ),
 )
@@ -109,7 +151,8 @@ _MARKINGS_UPPER = re.compile(
     r"|FOR INTERNAL USE ONLY|INTERNAL USE ONLY|INTERNAL ONLY|STRICTLY PRIVATE|DO NOT DISTRIBUTE"
     r"|DO NOT FORWARD|NOT FOR (?:EXTERNAL )?DISTRIBUTION|TOP SECRET)(?![\w])"
 )
-# Phrases that only appear as markings, in any case.
+# Phrases that only appear as markings, in any case; each holds one of the lower-case triggers.
+_ANY_CASE_TRIGGERS = ("privileged", "proprietary", "classification")
 _MARKINGS_ANY_CASE = re.compile(
     r"(?i)\battorney[- ]client privileged\b|\bprivileged (?:and|&) confidential\b"
     r"|\bconfidential (?:and|&) proprietary\b"
@@ -117,23 +160,31 @@ _MARKINGS_ANY_CASE = re.compile(
 )
 
 
-def find_secrets(text: str, ignored: Counter[str]) -> list[Hit]:
-    """Every secret in `text`, most specific kind first; placeholders are counted in `ignored` instead."""
+def find_secrets(text: str, ignored: Counter[str], lowered: str | None = None) -> list[Hit]:
+    """Every secret in `text`, most specific kind first; placeholders are counted in `ignored` instead.
+
+    `lowered`: `text.lower()` when the caller has it already (only tested for trigger words)."""
+    lowered = text.lower() if lowered is None else lowered
     kept = HitSet()
     for hit in _private_keys(text, ignored):
         kept.add(hit)
     for pattern in SECRET_PATTERNS:
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(text, lowered):
             found = _pattern_hit(pattern, match, ignored)
             if found is not None:
                 kept.add(found)
     return kept.hits
 
 
-def find_markings(text: str) -> list[Hit]:
+def find_markings(text: str, lowered: str | None = None) -> list[Hit]:
+    lowered = text.lower() if lowered is None else lowered
     kept = HitSet()  # "PRIVILEGED AND CONFIDENTIAL" is one marking, not two
-    upper = any(t in text for t in _MARKING_TRIGGERS)
-    for regex in (_MARKINGS_UPPER, _MARKINGS_ANY_CASE) if upper else (_MARKINGS_ANY_CASE,):
+    regexes = []
+    if any(t in text for t in _MARKING_TRIGGERS):
+        regexes.append(_MARKINGS_UPPER)
+    if any(t in lowered for t in _ANY_CASE_TRIGGERS):
+        regexes.append(_MARKINGS_ANY_CASE)
+    for regex in regexes:
         for match in regex.finditer(text):
             kept.add(Hit("confidential_marking", match.start(), match.end()))
     return kept.hits

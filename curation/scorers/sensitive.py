@@ -67,8 +67,9 @@ class SensitiveDataScorer:
 
     def score(self, doc: Document) -> ScoreResult:
         text = doc.text
+        lowered = text.lower()
         ignored: Counter[str] = Counter()
-        secrets = find_secrets(text, ignored)
+        secrets = find_secrets(text, ignored, lowered)
         claimed = HitSet()
         for hit in secrets:
             claimed.add(hit)
@@ -78,7 +79,7 @@ class SensitiveDataScorer:
                 ignored["pii_inside_secret"] += 1  # the pass@db.acme.com of postgres://app:pass@db.acme.com
             else:
                 pii.append(hit)
-        hits = sorted([*secrets, *pii, *find_markings(text)], key=lambda h: (h.start, h.end))
+        hits = sorted([*secrets, *pii, *find_markings(text, lowered)], key=lambda h: (h.start, h.end))
         counts = Counter(h.reason for h in hits)
         reasons = [r for r in REASONS if r in counts]
         details: dict[str, object] = {

@@ -1,8 +1,9 @@
 """Personal data through presidio-analyzer's pattern recognizers, with no spaCy model to download.
 
 Two passes, so long documents are scanned whole and still fast:
-1. Every recognizer runs over the text in windows of `window_chars` with no NLP at all (presidio's
-   NoOpNlpEngine). A hit that already reaches `min_score` (a validated e-mail, a Luhn-checked card, an IBAN
+1. Every recognizer runs over the text in windows of `window_chars` with no NLP at all, and within a window
+   only over the regions its patterns could match (sensitive_prefilter: digit runs for IDs and cards, "DE89"
+   for IBANs). A hit that already reaches `min_score` (a validated e-mail, a Luhn-checked card, an IBAN
    with a good checksum) is kept as is.
 2. A hit that can only pass with a context word ("phone", "nhs", "ssn" in the five words before it) is
    re-analysed in a small snippet around it with presidio's lemma context enhancer over `spacy.blank("en")`.
@@ -20,16 +21,18 @@ from dataclasses import dataclass
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer, LemmaContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine, SpacyNlpEngine
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from spacy.tokens import Doc
 
+from curation.scorers.sensitive_prefilter import PrefilteredAnalyzer
 from curation.scorers.sensitive_recognizers import (
     CONTEXT_CHARS,
     CONTEXT_REQUIRED,
     ENTITY_REASONS,
     LANGUAGE,
     build_recognizers,
+    phone_shaped,
 )
 from curation.scorers.sensitive_rules import (
     Hit,
@@ -83,39 +86,20 @@ class BlankSpacyNlpEngine(SpacyNlpEngine):
         )
 
 
-class _NoContext(ContextAwareEnhancer):
-    """Pass 1 has no tokens to look at: skip presidio's deep copy of every result."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            context_similarity_factor=0,
-            min_score_with_context_similarity=0,
-            context_prefix_count=0,
-            context_suffix_count=0,
-        )
-
-    def enhance_using_context(  # type: ignore[no-untyped-def]
-        self, text, raw_results, nlp_artifacts, recognizers, context=None
-    ):
-        return raw_results
-
-
 class PresidioScanner:
-    """Both analyzer engines over one recognizer registry: build once (~0.3 s), share across documents."""
+    """Pass 1 (prefiltered recognizers) and the context engine over one set of recognizers: build once
+    (~0.3 s), share across documents."""
 
     def __init__(
         self, *, min_score: float, window_chars: int, extra_email_domains: frozenset[str] = frozenset()
     ) -> None:
-        registry = RecognizerRegistry(recognizers=build_recognizers(), supported_languages=[LANGUAGE])
+        recognizers = build_recognizers()
+        registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE])
         self.min_score = min_score
         self.window_chars = window_chars
         self.extra_email_domains = extra_email_domains
-        self._fast = AnalyzerEngine(
-            registry=registry,
-            nlp_engine=NoOpNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": "none"}]),
-            context_aware_enhancer=_NoContext(),
-            supported_languages=[LANGUAGE],
-        )
+        self._entities = sorted(ENTITY_REASONS)
+        self._fast = PrefilteredAnalyzer(recognizers, self._entities)
         self._with_context = AnalyzerEngine(
             registry=registry,
             nlp_engine=BlankSpacyNlpEngine(),
@@ -125,7 +109,6 @@ class PresidioScanner:
             ),
             supported_languages=[LANGUAGE],
         )
-        self._entities = sorted(ENTITY_REASONS)
 
     def scan(self, text: str, ignored: Counter[str]) -> list[Hit]:
         """Personal data in `text`; matches the allow-list rules drop are counted in `ignored`."""
@@ -146,7 +129,7 @@ class PresidioScanner:
         for core in range(0, len(text), self.window_chars):
             lo = max(0, core - WINDOW_LEAD_CHARS)
             chunk = text[lo : core + self.window_chars + WINDOW_OVERLAP_CHARS]
-            for r in self._fast.analyze(chunk, LANGUAGE, entities=self._entities, score_threshold=floor):
+            for r in self._fast.analyze(chunk, score_threshold=floor):
                 # each match belongs to the one window whose core holds its start, so none is counted twice
                 if core <= lo + r.start < core + self.window_chars:
                     yield _Candidate(r.entity_type, lo + r.start, lo + r.end, r.score)
@@ -175,7 +158,7 @@ class PresidioScanner:
             return email_ignore_reason(value, preceding(text, c.start), self.extra_email_domains)
         if c.entity == "IP_ADDRESS":
             return ip_ignore_reason(value, preceding(text, c.start), text[c.end : c.end + 2])
-        if number_embedded(text, c.start, c.end):
+        if number_embedded(text, c.start, c.end) and not (c.entity == "PHONE_NUMBER" and phone_shaped(value)):
             return "number_embedded"
         return card_ignore_reason(value) if c.entity == "CREDIT_CARD" else None
 

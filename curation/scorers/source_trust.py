@@ -23,9 +23,15 @@ from curation.sources import SourceRegistry
 SCAN_CHARS = 100_000  # signals sit in headers and trailers; a 50 MB document is not read whole for them
 CLOSED_STATUSES = frozenset({"closed", "resolved", "done", "fixed", "completed", "solved"})
 
-_RESOLUTION = re.compile(
-    r"(?im)^[ \t]*(?:resolution|resolved|solution)[ \t]*:[ \t]*\S"  # a resolution line with text
-    r"|\bcloses:\s*(?:bug)?\#?\s?\d+|\bLP:\s*\#\d+"  # Debian Policy 4.4's bug-closing regex; Launchpad's
+# Searched in the lower-cased text, each opening with a literal: `re` then jumps from one occurrence of it
+# to the next (~1 us per 2 KB) where a case-insensitive alternation tries every position (~100 us).
+_RESOLUTION_LINES = (  # "Resolution: ...", "Resolved: ...", "Solution: ..." at a line start
+    re.compile(r"resol(?:ution|ved)[ \t]*:[ \t]*\S"),
+    re.compile(r"solution[ \t]*:[ \t]*\S"),
+)
+_BUG_CLOSERS = (  # Debian Policy 4.4's bug-closing regex, and Launchpad's
+    re.compile(r"closes:\s*(?:bug)?\#?\s?\d+"),
+    re.compile(r"lp:\s*\#\d+"),
 )
 # a git-style trailer ("Reviewed-by: ...") or "Approved by Jane Doe": a capitalised name, not "by the team"
 _REVIEWER = re.compile(
@@ -34,12 +40,12 @@ _REVIEWER = re.compile(
 )
 # " -- Name <mail>  date" (Debian Policy 4.4) and "Author: Name <mail>"
 _AUTHOR = re.compile(
-    r"(?m)^ -- (?P<trailer>[^<\n]+?) ?<(?P<mail>[^<>\s]+)>|^[ \t]*(?:Author|Written by)[ \t]*:[ \t]*(?P<line>[^\n]+)"
+    r"(?m)^ -- (?P<trailer>[^<\n]+?) ?<(?P<mail>[^<>\s]+)>"
+    r"|^[ \t]*(?:Author|Written by)[ \t]*:[ \t]*(?P<line>[^\n]+)"
 )
 _MAIL = re.compile(r"[^<>\s]+@[^<>\s]+")
-# Case-insensitive alternations make `re` try every position; a substring test on the lower-cased text is
-# ~50x cheaper and rules most documents out before a regex runs.
-_RESOLUTION_TRIGGERS = ("resolution", "resolved", "solution", "closes:", "lp:")
+# A substring test on the lower-cased text (~2 us per 2 KB) rules most documents out before any regex runs.
+_RESOLUTION_TRIGGERS = ("resol", "solution", "closes:", "lp:")
 _REVIEWER_TRIGGERS = ("reviewed", "approved", "acked")
 
 
@@ -61,7 +67,7 @@ class SourceTrustScorer:
         lowered = head.lower()
         weights = self.registry.signals
         found = {
-            "trust_resolution_note": (weights.resolution_note, _has_resolution(doc, head, lowered)),
+            "trust_resolution_note": (weights.resolution_note, _has_resolution(doc, lowered)),
             "trust_named_reviewer": (weights.named_reviewer, _has_reviewer(doc, head, lowered)),
             "trust_known_author": (weights.known_author, self._known_author(doc, head)),
         }
@@ -93,14 +99,23 @@ class SourceTrustScorer:
         return [self.score(d) for d in docs]
 
 
-def _has_resolution(doc: Document, head: str, lowered: str) -> bool:
+def _has_resolution(doc: Document, lowered: str) -> bool:
     closed = doc.meta.get("status", "").strip().lower() in CLOSED_STATUSES
     if closed and doc.meta.get("resolution", "").strip():
         return True
-    return any(t in lowered for t in _RESOLUTION_TRIGGERS) and _RESOLUTION.search(head) is not None
+    if not any(map(lowered.__contains__, _RESOLUTION_TRIGGERS)):
+        return False
+    if any(closer.search(lowered) for closer in _BUG_CLOSERS):
+        return True
+    for line in _RESOLUTION_LINES:
+        for match in line.finditer(lowered):
+            line_start = lowered.rfind("\n", 0, match.start()) + 1
+            if not lowered[line_start : match.start()].strip(" \t"):
+                return True
+    return False
 
 
 def _has_reviewer(doc: Document, head: str, lowered: str) -> bool:
     if doc.meta.get("reviewer", "").strip():
         return True
-    return any(t in lowered for t in _REVIEWER_TRIGGERS) and _REVIEWER.search(head) is not None
+    return any(map(lowered.__contains__, _REVIEWER_TRIGGERS)) and _REVIEWER.search(head) is not None

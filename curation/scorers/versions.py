@@ -1,4 +1,4 @@
-"""Version families: which documents are versions of the same thing ("E.12. Release 15.9", "E.1. Release 15.20").
+"""Version families: which documents are versions of one thing ("E.12. Release 15.9", "E.1. Release 15.20").
 
 A document's version comes from its title, else its file name: a number after a cue word ("Release 15",
 "version 2", "release-15-3.html") or a dotted number ("What's New In Python 3.11"). Its family is the source,
@@ -18,7 +18,8 @@ from curation.models import Document
 # "E.1. ", "3. ", "14.2.2.1. ": DocBook and Sphinx section numbers before a title, not versions
 _SECTION = re.compile(r"^\s*(?:[A-Z]|\d+)(?:\.\d+)*\.\s+")
 # the number must end the token: "15.20." ends a sentence, "15.20a" and "3.11.x" are no plain version
-_CUED = re.compile(r"(?i)\b(?:release|version|ver|rel|v)[\s_-]*v?(\d+(?:[._-]\d+)*)(?!\.?\w)")
+# no bare "v" cue: ITU's V.11 and V.42 (or X.25) are different standards, not versions of one
+_CUED = re.compile(r"(?i)\b(?:release|version|ver|rel)[\s_-]*v?(\d+(?:[._-]\d+)*)(?!\.?\w)")
 _DOTTED = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)(?!\.?\w)")
 _PARTS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
@@ -50,13 +51,16 @@ def _match(title: str) -> re.Match[str] | None:
     return _CUED.search(title) or _DOTTED.search(title)
 
 
-def superseded(docs: list[Document]) -> dict[int, int]:
+def superseded(docs: list[Document], unversioned_types: frozenset[str] = frozenset()) -> dict[int, int]:
     """Index of each superseded document -> index of the newest version in its family.
 
     Only families with two or more different versions count; equal versions are duplicates, not successors.
+    Documents of `unversioned_types` (tickets, e-mails) record one event each and are never grouped.
     """
     families: dict[tuple[str, str, tuple[int, ...]], list[tuple[tuple[int, ...], int]]] = {}
     for i, doc in enumerate(docs):
+        if doc.source_type in unversioned_types:
+            continue
         version = version_of(doc)
         if version is not None:
             families.setdefault(version.family, []).append((version.number, i))

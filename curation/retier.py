@@ -1,0 +1,82 @@
+"""Re-tier without re-scoring: the scores and scorer reasons stored in documents.parquet, the current
+policy.toml and the steward's overrides give every document its tier again. No text is read, no scorer runs.
+
+    .venv/bin/vetted retier               # after editing policy.toml: rewrites tier, reasons, overridden_by
+    .venv/bin/vetted retier --dry-run     # only print what would change
+
+The reasons column holds the scorers' reasons and the ones the last decision added (`policy_...`,
+`steward_override_...`); the latter are dropped and decided anew. A scorer reason goes back to its scorer by
+its prefix (`age_stale_for_domain` -> age; `pii_`, `secret_`, `confidential_` -> sensitive). Every row is
+kept: an excluded document stays in the table with its reasons, only its tier changes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from curation.models import Decision, ScoreResult
+from curation.policy import Override, TierPolicy
+from curation.table import SCORE_NAMES
+
+DECISION_PREFIXES = ("policy_", "steward_override_")  # TierPolicy.decide adds these: decided anew, not read
+SCORER_OF_PREFIX = {
+    "age_": "age",
+    "relevance_": "relevance",
+    "trust_": "trust",
+    "pii_": "sensitive",
+    "secret_": "sensitive",
+    "confidential_": "sensitive",
+    "duplicate_": "duplicate",
+    "quality_": "quality",
+}
+READ_COLUMNS = ["doc_id", "tier", "reasons", *(f"score_{name}" for name in SCORE_NAMES)]
+
+
+@dataclass(slots=True)
+class Retiered:
+    table: pa.Table  # the input table with tier, reasons and overridden_by replaced
+    decisions: dict[str, Decision]
+    changed: list[tuple[str, str, str]] = field(default_factory=list)  # (doc_id, old tier, new tier)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def stored_scores(row: dict[str, Any]) -> dict[str, ScoreResult]:
+    """One documents-table row back into the ScoreResults the policy reads (scores and scorer reasons)."""
+    scores = {
+        name: ScoreResult(name, float(row[f"score_{name}"]))
+        for name in SCORE_NAMES
+        if row.get(f"score_{name}") is not None
+    }
+    for reason in row.get("reasons") or []:
+        if reason.startswith(DECISION_PREFIXES):
+            continue
+        name = next((s for p, s in SCORER_OF_PREFIX.items() if reason.startswith(p)), "unknown_scorer")
+        scores.setdefault(name, ScoreResult(name, 1.0)).reasons.append(reason)
+    return scores
+
+
+def retier_table(table: pa.Table, policy: TierPolicy, overrides: dict[str, Override]) -> Retiered:
+    """Every row of a documents table decided again by `policy` and `overrides`."""
+    rows = table.select(READ_COLUMNS).to_pylist()
+    decisions: dict[str, Decision] = {}
+    changed = []
+    for row in rows:
+        decision = policy.decide(row["doc_id"], stored_scores(row), overrides.get(row["doc_id"]))
+        decisions[row["doc_id"]] = decision
+        if decision.tier.value != row["tier"]:
+            changed.append((row["doc_id"], row["tier"], decision.tier.value))
+    ordered = [decisions[row["doc_id"]] for row in rows]
+    new_columns = {
+        "tier": pa.array([d.tier.value for d in ordered], pa.string()),
+        "reasons": pa.array([d.reasons for d in ordered], pa.list_(pa.string())),
+        "overridden_by": pa.array([d.overridden_by for d in ordered], pa.string()),
+    }
+    for name, column in new_columns.items():
+        at = table.schema.get_field_index(name)
+        table = table.set_column(at, name, column) if at >= 0 else table.append_column(name, column)
+    counts = Counter(d.tier.value for d in ordered)
+    return Retiered(table, decisions, changed, dict(counts))
