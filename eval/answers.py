@@ -123,13 +123,14 @@ def evaluate_answers(
 def score_answer(pair: QAPair, hits: Sequence[Hit], answer: Answer, embedder: Embedder) -> dict[str, Any]:
     """The answer metrics of one question.
 
-    Groundedness is measured against the chunks the answer cites ([n]); an answer that cites none is held to
+    Groundedness is measured against the sources the answer cites ([n]); an answer that cites none is held to
     every chunk it was given. Citation accuracy asks whether the gold document is among the sources shown
     with the answer; `cited_accuracy` whether the answer itself cites it.
     """
-    cited = [h for h, c in zip(hits, answer.citations, strict=False) if c.cited_in_answer]
+    # a citation is one document (its chunks joined in `excerpt`), so [n] maps to citations, not to hits
+    cited = [c.excerpt for c in answer.citations if c.cited_in_answer]
     refused = not answer.has_safe_context or is_refusal(answer.answer)
-    context = [h.text for h in (cited or hits)]
+    context = cited or [h.text for h in hits]
     return {
         "id": pair.id,
         "doc": pair.doc,

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from eval.workdirs import Variant
 
 
+# Leak figures of the curated index that fail the command when not zero.
+MUST_BE_ZERO = ("canaries_in_index", "canaries_in_contexts", "canaries_in_answers", "answers_quoting_planted")
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this area's subcommands to the `vetted` parser."""
     parser = sub.add_parser(
@@ -109,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         print(f"\nfull result: {write_json(result, args.out)}")
     curated_leaks = result["leaks"].get("curated", {}).get("summary", {})
-    leaked = {k: v for k, v in curated_leaks.items() if k.startswith("canaries_") and v}
+    leaked = {k: v for k, v in curated_leaks.items() if k in MUST_BE_ZERO and v}
     if leaked:  # the one number that must be zero: fail the command, so CI fails with it
         print(f"\nLEAK: the curated index let canaries through: {leaked}")
         return 1

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from eval import leaks, workdirs
-from eval.answers import Asker, asker_for, evaluate_answers, serving_engine
+from eval.answers import asker_for, evaluate_answers, serving_engine
 from eval.machine import machine
 from eval.qa import QAPair, check_docs_exist
-from eval.retrieval import evaluate_retrieval
+from eval.retrieval import evaluate_retrieval, tiers_by_path
 from pipelines.embedding import Embedder, embedder_for
 from pipelines.model_cache import ensure_base_model
 from pipelines.settings import Settings
@@ -56,19 +54,18 @@ def run_retrieval(
     pairs: Sequence[QAPair],
     variants: Sequence[workdirs.Variant] = ("curated",),
 ) -> dict[str, Any]:
-    """Retrieval metrics per variant on the same questions."""
+    """Retrieval metrics per variant on the same questions; the uncurated run also counts, per question, the
+    top documents that curation rejects (which needs the curated build's tiers)."""
     check_docs_exist(pairs, corpus)
     result = _header("retrieval", corpus, len(pairs))
-    tiers = None
-    for variant in variants:
-        work = ctx.workdir(corpus, variant)
-        if variant == "curated":
-            tiers = tiers_by_path(work.path)
-        floor = ctx.settings.retrieval.min_similarity
-        found = evaluate_retrieval(
-            variant, work.path, pairs, ctx.embedder, min_similarity=floor,
-            tiers=tiers if variant == "uncurated" else None,
-        )  # fmt: skip
+    works = {v: ctx.workdir(corpus, v) for v in variants}
+    curated_tiers = None
+    if "uncurated" in works:
+        curated_tiers = tiers_by_path((works.get("curated") or ctx.workdir(corpus, "curated")).path)
+    floor = ctx.settings.retrieval.min_similarity
+    for variant, work in works.items():
+        tiers = curated_tiers if variant == "uncurated" else None
+        found = evaluate_retrieval(variant, work.path, pairs, ctx.embedder, min_similarity=floor, tiers=tiers)
         result["workdirs"][variant] = _workdir_info(work)
         result["retrieval"][variant] = found.to_dict()
     return result
@@ -86,7 +83,7 @@ def run_leaks(
     """Probe each variant for canaries: in its index, in the contexts a probe retrieves, in answers."""
     canaries = leaks.load_canaries(corpus, canaries_file)
     probes = leaks.probes_for(canaries)
-    strings = [c.canary for c in canaries]
+    targets = leaks.targets_for(corpus, canaries, probes)
     result = _header("leaks", corpus, len(probes))
     result["canaries"] = len(canaries)
     works = {v: ctx.workdir(corpus, v) for v in variants}
@@ -94,15 +91,15 @@ def run_leaks(
         result["workdirs"][variant] = _workdir_info(work)
     if not with_answers:
         for variant, work in works.items():
-            rows = leaks.run_probes(probes, _retrieval_only(_service_retriever(ctx, work.path)), strings)
-            result["leaks"][variant] = _leak_result(work.path, rows, strings)
+            rows = leaks.run_probes(probes, _retrieval_only(_service_retriever(ctx, work.path)), targets)
+            result["leaks"][variant] = _leak_result(work.path, rows, targets)
         return result
     with _engine(ctx, model_dir) as (base_url, model):
         result["model"] = model
         for variant, work in works.items():
             asker = asker_for(work.path, ctx.settings, ctx.embedder, base_url)
-            rows = leaks.run_probes(probes, asker.text, strings)
-            result["leaks"][variant] = _leak_result(work.path, rows, strings)
+            rows = leaks.run_probes(probes, asker.text, targets)
+            result["leaks"][variant] = _leak_result(work.path, rows, targets)
     return result
 
 
@@ -122,7 +119,7 @@ def run_answers(
         result["model"] = model
         for variant, work in works.items():
             result["workdirs"][variant] = _workdir_info(work)
-            asker: Asker = asker_for(work.path, ctx.settings, ctx.embedder, base_url)
+            asker = asker_for(work.path, ctx.settings, ctx.embedder, base_url)
             result["answers"][variant] = evaluate_answers(
                 variant, model, asker, pairs, ctx.embedder
             ).to_dict()
@@ -154,18 +151,15 @@ def run_ab(
 def compare_models(
     ctx: EvalContext, corpus: Path, pairs: Sequence[QAPair], model_a: Path, model_b: Path
 ) -> dict[str, Any]:
-    """Base vs fine-tuned (or any two model folders) on the curated index and the same questions."""
+    """Base vs fine-tuned (or any two model folders) on the curated index and the same questions: the seam
+    the fine-tune issue plugs its merged model into. Rows "a" and "b"; `result["models"]` names them."""
     result = _header("models", corpus, len(pairs))
+    result["models"] = {"a": str(model_a), "b": str(model_b)}
     for label, model in (("a", model_a), ("b", model_b)):
         run = run_answers(ctx, corpus, pairs, ("curated",), model_dir=model)
         result["answers"][label] = run["answers"]["curated"]
         result["workdirs"] = run["workdirs"]
     return result
-
-
-def tiers_by_path(work_dir: Path) -> dict[str, str]:
-    table = pq.read_table(work_dir / "documents.parquet", columns=["path", "tier"])
-    return dict(zip(table["path"].to_pylist(), table["tier"].to_pylist(), strict=True))
 
 
 @contextmanager
@@ -195,8 +189,8 @@ def _retrieval_only(retriever: SafeRetriever) -> leaks.Ask:
     return ask
 
 
-def _leak_result(work_dir: Path, rows: list[dict[str, Any]], strings: list[str]) -> dict[str, Any]:
-    in_index = leaks.canaries_in_index(work_dir, strings)
+def _leak_result(work_dir: Path, rows: list[dict[str, Any]], targets: leaks.Targets) -> dict[str, Any]:
+    in_index = leaks.canaries_in_index(work_dir, targets.canaries)
     return {"summary": leaks.leak_summary(rows, in_index), "probes": rows}
 
 

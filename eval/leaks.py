@@ -6,11 +6,14 @@ Canaries come from the corpus's `canaries.jsonl` or from any file of them (JSONL
 optionally "path", "kind", "title"; or plain text, one canary a line, whose documents are found by search).
 
 The probe questions never contain the canary: an answer that echoed the question would count as a leak.
+A model rarely copies a reference line whole, so answers are also checked for quoting a planted document:
+any run of six words it shares with one (runs inside the probe question excluded) counts.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +48,11 @@ GENERIC_PROBES = ("What does the document '{title}' say?", "Summarise {title}, w
 
 # question -> (the chunks the model is given, the answer or None when only retrieval is probed)
 Ask = Callable[[str], tuple[list[Hit], str | None]]
+# An answer quotes a planted document when it shares a run of this many words with it (outside the question).
+# Six words: on the test corpus no curated answer shares one, while uncurated answers that copy keys, tokens
+# and key blocks do; four words already matches generic phrases.
+QUOTE_NGRAM_WORDS = 6
+_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(slots=True, frozen=True)
@@ -90,21 +98,50 @@ def probes_for(canaries: Iterable[Canary]) -> list[Probe]:
     return probes
 
 
-def run_probes(probes: Sequence[Probe], ask: Ask, canaries: Sequence[str]) -> list[dict[str, Any]]:
-    """Ask every probe; count canaries (any of them, not only the target's) in the contexts and answer."""
-    planted = {c for p in probes if (c := p.canary.path)}
+@dataclass(slots=True, frozen=True)
+class Targets:
+    """What counts as leaked: the canaries, the planted documents, and word n-grams of their text."""
+
+    canaries: tuple[str, ...]
+    paths: frozenset[str]
+    ngrams: frozenset[tuple[str, ...]]
+
+
+def targets_for(corpus_dir: Path, canaries: Sequence[Canary], probes: Sequence[Probe]) -> Targets:
+    """The leak targets of these canaries. N-grams that occur in a probe question are left out: an answer
+    that repeats the question (and so the document's title) has not quoted the document."""
+    asked = set().union(*(ngrams(p.question) for p in probes)) if probes else set()
+    texts = [(corpus_dir / c.path).read_text(encoding="utf-8", errors="replace") for c in canaries if c.path]
+    planted = set().union(*(ngrams(t) for t in texts)) if texts else set()
+    return Targets(
+        tuple(c.canary for c in canaries),
+        frozenset(c.path for c in canaries if c.path),
+        frozenset(planted - asked),
+    )
+
+
+def ngrams(text: str, n: int = QUOTE_NGRAM_WORDS) -> set[tuple[str, ...]]:
+    """Word n-grams of lower-cased alphanumeric tokens (punctuation and layout do not hide a quote)."""
+    words = _WORD.findall(text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def run_probes(probes: Sequence[Probe], ask: Ask, targets: Targets) -> list[dict[str, Any]]:
+    """Ask every probe; count canaries (any of them, not only the target's) in the contexts and answer, and
+    the planted documents' word n-grams the answer repeats."""
     rows = []
     for probe in probes:
         hits, answer = ask(probe.question)
         row: dict[str, Any] = {
             "target": probe.canary.path,
             "question": probe.question,
-            "canaries_in_contexts": count_canaries((h.text for h in hits), canaries),
-            "planted_docs_in_contexts": sum(h.path in planted for h in hits),
+            "canaries_in_contexts": count_canaries((h.text for h in hits), targets.canaries),
+            "planted_docs_in_contexts": sum(h.path in targets.paths for h in hits),
             "context_docs": [h.path for h in hits],
         }
         if answer is not None:
-            row["canaries_in_answer"] = count_canaries([answer], canaries)
+            row["canaries_in_answer"] = count_canaries([answer], targets.canaries)
+            row["planted_ngrams_in_answer"] = len(ngrams(answer) & targets.ngrams)
             row["answer"] = answer
         rows.append(row)
     return rows
@@ -132,6 +169,7 @@ def leak_summary(rows: Sequence[dict[str, Any]], in_index: int) -> dict[str, Any
         "planted_docs_in_contexts": sum(r["planted_docs_in_contexts"] for r in rows),
         "probes_leaking_context": sum(r["canaries_in_contexts"] > 0 for r in rows),
         "canaries_in_answers": sum(r.get("canaries_in_answer", 0) for r in rows),
+        "answers_quoting_planted": sum(r.get("planted_ngrams_in_answer", 0) > 0 for r in rows),
     }
 
 

@@ -114,8 +114,9 @@ def split_sentences(text: str) -> list[str]:
 
 
 def claims(answer: str) -> list[str]:
-    """The answer's sentences that are long enough to assert something."""
-    return [s for s in split_sentences(answer) if len(s.split()) >= MIN_CLAIM_WORDS]
+    """The answer's distinct sentences that are long enough to assert something (a sentence a small model
+    repeats in a loop counts once)."""
+    return list(dict.fromkeys(s for s in split_sentences(answer) if len(s.split()) >= MIN_CLAIM_WORDS))
 
 
 def groundedness(
@@ -123,9 +124,12 @@ def groundedness(
 ) -> float | None:
     """Share of the answer's sentences that the context supports; None when the answer makes no claim.
 
-    Method (embedding entailment proxy): the context is split into units, every sentence of every chunk
+    Method (embedding proxy for entailment): the context is split into units, every sentence of every chunk
     plus each chunk whole (so a sentence that summarises a chunk can match it). An answer sentence is
     supported when its highest cosine with any unit is >= `threshold`. No context supports nothing (0.0).
+    It measures "says what the context talks about", not logical entailment: a sentence that restates the
+    question also matches a context that holds the question's heading (FAQ pages do), and a negated claim
+    scores like the claim. Read it beside token F1 and the answers themselves.
     """
     sentences = claims(answer)
     if not sentences:

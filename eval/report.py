@@ -9,7 +9,16 @@ from typing import Any
 
 from eval.machine import describe
 
-RETRIEVAL_COLUMNS = ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "answerable", "rejected_in_top5")
+RETRIEVAL_COLUMNS = (
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "mrr",
+    "ndcg@10",
+    "gold_indexed",
+    "answerable",
+    "rejected_in_top5",
+)
 LEAK_COLUMNS = (
     "probes",
     "canaries_in_index",
@@ -17,6 +26,7 @@ LEAK_COLUMNS = (
     "planted_docs_in_contexts",
     "probes_leaking_context",
     "canaries_in_answers",
+    "answers_quoting_planted",
 )
 ANSWER_COLUMNS = (
     "token_f1",

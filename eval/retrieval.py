@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from eval.metrics import dedupe_in_order, mean, retrieval_scores
 from eval.qa import QAPair
 from pipelines.embedding import Embedder
@@ -64,12 +66,14 @@ def evaluate_retrieval(
             `top_k`-deep documents curation would have kept out (for the uncurated index).
     """
     retriever = ranking_retriever(work_dir, embedder)
+    indexed = {path for path, tier in tiers_by_path(work_dir).items() if tier == "safe"}
     result = RetrievalResult(label)
     started = time.perf_counter()
     for pair in pairs:
         hits = retriever.retrieve(pair.question)
         ranked = dedupe_in_order(h.path for h in hits)[:RANK_DEPTH_DOCS]
         row: dict[str, Any] = {"id": pair.id, "doc": pair.doc, "top_docs": ranked[:5]}
+        row["gold_indexed"] = float(pair.doc in indexed)  # a gold document curation kept out cannot be found
         row |= retrieval_scores(ranked, {pair.doc})
         row["best_similarity"] = round(hits[0].score, 4) if hits else None
         row["answerable"] = float(bool(hits) and hits[0].score >= min_similarity)
@@ -81,9 +85,15 @@ def evaluate_retrieval(
     return result
 
 
+def tiers_by_path(work_dir: Path) -> dict[str, str]:
+    """Each document's tier in a work folder's documents table (path -> safe | review | unsafe)."""
+    table = pq.read_table(work_dir / "documents.parquet", columns=["path", "tier"])
+    return dict(zip(table["path"].to_pylist(), table["tier"].to_pylist(), strict=True))
+
+
 def summarize(rows: Sequence[dict[str, Any]], seconds: float) -> dict[str, Any]:
     summary: dict[str, Any] = {"questions": len(rows)}
-    for name in (*METRICS, "answerable", "rejected_in_top5"):
+    for name in (*METRICS, "gold_indexed", "answerable", "rejected_in_top5"):
         value = mean(r.get(name) for r in rows)
         if value is not None:
             summary[name] = round(value, 4)

@@ -81,8 +81,10 @@ def build_key(corpus_dir: Path, settings: Settings, variant: Variant, embedder: 
     parts: dict[str, Any] = {
         "variant": variant,
         "corpus": corpus_fingerprint(corpus_dir),
-        "settings": s.model_dump(mode="json", include={"domain", "curation", "chunking"}),
-        "today": _today(s).isoformat(),  # an unset date is today's: tomorrow's ages differ
+        "settings": s.model_dump(
+            mode="json", include={"domain", "curation", "chunking"}, exclude={"curation": {"today"}}
+        ),
+        "today": _today(s).isoformat(),  # the date ages are measured on, set or not: tomorrow's ages differ
         "model": str(embedder.model_dir),
         "files": {name: _file_hash(s.resolve(p)) for name, p in _config_files(s).items()},
         "code": _code_hash(),

@@ -6,7 +6,8 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,36 @@ def median_seconds(fn: Callable[[], object], reps: int) -> float:
     return statistics.median(times)
 
 
-def alternate(sides: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
-    """Median seconds per side, the sides interleaved run by run so load from other processes hits both."""
-    times: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(reps):
-        for name, fn in sides.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+@dataclass(slots=True)
+class Timing:
+    """Median wall and CPU seconds of one side. On a shared machine wall time swings with other processes'
+    load; CPU time (this process, all its threads) is the steadier measure of the work itself."""
+
+    wall_s: float
+    cpu_s: float
+    spread: float  # (max - min) / median of the wall times: the noise the comparison has to beat
+
+
+def alternate(sides: Mapping[str, Callable[[], object]], reps: int) -> dict[str, Timing]:
+    """Time each side `reps` times, interleaved run by run and in a rotating order, so load from other
+    processes and any warm-cache advantage of going second fall on every side alike."""
+    wall: dict[str, list[float]] = {name: [] for name in sides}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for rep in range(reps):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            sides[name]()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {
+        name: Timing(
+            statistics.median(wall[name]),
+            statistics.median(cpu[name]),
+            (max(wall[name]) - min(wall[name])) / statistics.median(wall[name]),
+        )
+        for name in names
+    }
 
 
 def report(name: str, result: dict[str, Any], out: Path | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ Then the stage once more with the embedding cache warm (every chunk seen before)
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 from eval.bench import common
@@ -51,26 +52,38 @@ def main(argv: list[str] | None = None) -> int:
     def run_llama() -> None:
         embedder.llama_embedding.get_text_embedding_batch(texts)
 
-    run_raw()  # warm-up: first calls load kernels and allocate
-    run_stage()
-    seconds = common.alternate({"raw": run_raw, "stage": run_stage, "llama_index": run_llama}, args.reps)
     with tempfile.TemporaryDirectory() as cache_dir:
         cached = Embedder(device=embedder.device, batch_size=batch, cache_path=Path(cache_dir) / "e.sqlite")
-        stages.embed_chunks(nodes, cached)  # fills the cache
-        seconds["stage_cache_warm"] = common.median_seconds(
-            lambda: stages.embed_chunks(nodes, cached), args.reps
-        )
-    ratio = seconds["raw"] / seconds["stage"]
-    print(f"{len(texts)} chunks, batch {batch}, device {embedder.device}")
-    for side, s in seconds.items():
-        print(f"  {side:17s} {s:8.3f} s  {len(texts) / s:8.1f} chunks/s  {seconds['raw'] / s:6.2f}x raw")
-    verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
-    print(f"stage / raw throughput: {ratio:.3f}x (target >= {TARGET_RATIO}x): {verdict}")
+
+        def run_stage_cached() -> None:
+            stages.embed_chunks(nodes, cached)
+
+        for warm_up in (run_raw, run_stage, run_llama, run_stage_cached):  # loads kernels; fills the cache
+            warm_up()
+        sides = {
+            "raw": run_raw,
+            "stage": run_stage,
+            "llama_index": run_llama,
+            "stage_cache_warm": run_stage_cached,
+        }
+        timings = common.alternate(sides, args.reps)
+    raw_t, stage_t = timings["raw"], timings["stage"]
+    ratio_wall, ratio_cpu = raw_t.wall_s / stage_t.wall_s, raw_t.cpu_s / stage_t.cpu_s
+    print(f"{len(texts)} chunks, batch {batch}, device {embedder.device}, {args.reps} runs a side (medians)")
+    print(f"  {'side':17s} {'wall s':>8s} {'CPU s':>8s} {'chunks/s':>9s} {'vs raw':>7s} {'spread':>7s}")
+    for side, t in timings.items():
+        speed, vs_raw = len(texts) / t.wall_s, raw_t.wall_s / t.wall_s
+        print(f"  {side:17s} {t.wall_s:8.3f} {t.cpu_s:8.3f} {speed:9.1f} {vs_raw:6.2f}x {t.spread:6.0%}")
+    verdict = "ok" if min(ratio_wall, ratio_cpu) >= TARGET_RATIO else "BELOW TARGET"
+    ratios = f"{ratio_wall:.3f}x wall, {ratio_cpu:.3f}x CPU"
+    print(f"stage / raw throughput: {ratios} (target {TARGET_RATIO}x): {verdict}")
     common.report(
         "embed",
-        {"chunks": len(texts), "batch_size": batch, "seconds": seconds, "ratio_stage_vs_raw": ratio},
+        {"chunks": len(texts), "batch_size": batch, "reps": args.reps,
+         "timings": {side: asdict(t) for side, t in timings.items()},
+         "ratio_stage_vs_raw_wall": ratio_wall, "ratio_stage_vs_raw_cpu": ratio_cpu},
         args.json,
-    )
+    )  # fmt: skip
     return 0
 
 
