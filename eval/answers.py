@@ -128,9 +128,9 @@ def score_answer(pair: QAPair, hits: Sequence[Hit], answer: Answer, embedder: Em
     with the answer; `cited_accuracy` whether the answer itself cites it.
     """
     # a citation is one document (its chunks joined in `excerpt`), so [n] maps to citations, not to hits
-    cited = [c.excerpt for c in answer.citations if c.cited_in_answer]
+    cited = [c for c in answer.citations if c.cited_in_answer]
     refused = not answer.has_safe_context or is_refusal(answer.answer)
-    context = cited or [h.text for h in hits]
+    context = [c.excerpt for c in cited] or [h.text for h in hits]
     return {
         "id": pair.id,
         "doc": pair.doc,
@@ -141,7 +141,7 @@ def score_answer(pair: QAPair, hits: Sequence[Hit], answer: Answer, embedder: Em
         "embedding_similarity": round(embedding_similarity(answer.answer, pair.answer, embedder.embed), 4),
         "groundedness": None if refused else groundedness(answer.answer, context, embedder.embed),
         "citation_accuracy": citation_accuracy(pair.doc, (c.path for c in answer.citations)),
-        "cited_accuracy": citation_accuracy(pair.doc, (h.path for h in cited)),
+        "cited_accuracy": citation_accuracy(pair.doc, (c.path for c in cited)),
         "citations": [c.path for c in answer.citations],
         "generation_ms": round(answer.generation_ms, 1),
     }
