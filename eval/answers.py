@@ -27,7 +27,7 @@ from eval.qa import QAPair
 from pipelines.embedding import Embedder
 from pipelines.settings import Settings
 from serving.engine import VLLMEngine
-from serving.rag import Answer, ChatService, make_llm
+from serving.rag import Answer, ChatService, llm_for
 from serving.retriever import Hit, SafeRetriever
 
 ANSWER_METRICS = ("token_f1", "embedding_similarity", "groundedness", "citation_accuracy", "cited_accuracy")
@@ -96,15 +96,7 @@ def asker_for(work_dir: Path, settings: Settings, embedder: Embedder, base_url: 
     retriever = RecordingRetriever(
         work_dir, embedder, top_k=settings.retrieval.top_k, min_similarity=settings.retrieval.min_similarity
     )
-    eng = settings.engine
-    llm = make_llm(
-        base_url=base_url,
-        model=eng.served_model_name,
-        max_tokens=eng.max_tokens,
-        temperature=eng.temperature,
-        context_window=eng.max_model_len,
-    )
-    return Asker(ChatService(retriever, llm), retriever)
+    return Asker(ChatService(retriever, llm_for(settings.engine, base_url)), retriever)
 
 
 def evaluate_answers(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
+from pipelines.settings import EngineSettings
 from serving.retriever import Hit, SafeRetriever
 
 NO_SAFE_CONTEXT = (
@@ -85,6 +86,18 @@ def make_llm(
         max_tokens=max_tokens,
         temperature=temperature,
         timeout=300.0,
+    )
+
+
+def llm_for(engine: EngineSettings, base_url: str) -> OpenAILike:
+    """The client the settings describe: one place, so the app and the evaluation ask the same way."""
+    return make_llm(
+        base_url=base_url,
+        model=engine.served_model_name,
+        max_tokens=engine.max_tokens,
+        temperature=engine.temperature,
+        context_window=engine.max_model_len,
+        repetition_penalty=engine.repetition_penalty,
     )
 
 

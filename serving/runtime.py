@@ -18,7 +18,7 @@ from pipelines.settings import Settings
 from serving.auth import steward_token
 from serving.engine import VLLMEngine
 from serving.main import create_app
-from serving.rag import ChatService, make_llm
+from serving.rag import ChatService, llm_for
 from serving.retriever import SafeRetriever
 from serving.steward_service import StewardService
 
@@ -46,16 +46,7 @@ def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | 
         top_k=settings.retrieval.top_k,
         min_similarity=settings.retrieval.min_similarity,
     )
-    eng = settings.engine
-    llm = make_llm(
-        base_url=engine_base_url,
-        model=eng.served_model_name,
-        max_tokens=eng.max_tokens,
-        temperature=eng.temperature,
-        context_window=eng.max_model_len,
-        repetition_penalty=eng.repetition_penalty,
-    )
-    return ChatService(retriever, llm)
+    return ChatService(retriever, llm_for(settings.engine, engine_base_url))
 
 
 @contextmanager
