@@ -109,8 +109,8 @@ class Embedder:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """The model itself, no cache."""
-        # Straight to sentence-transformers in large batches: LlamaIndex's batch loop converts every vector to
-        # a Python list, which costs more than the model on short chunks (eval/bench measures the ratio).
+        # Straight to sentence-transformers: numpy out, no per-vector Python lists. On 200-token chunks the
+        # LlamaIndex path measured the same (eval/bench/embed.py), so this is for shape, not speed.
         vectors = self.sentence_transformer.encode(
             texts,
             batch_size=self.batch_size,
