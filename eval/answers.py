@@ -26,7 +26,7 @@ from eval.metrics import (
 from eval.qa import QAPair
 from pipelines.embedding import Embedder
 from pipelines.settings import Settings
-from serving.engine import VLLMEngine
+from serving.engine import VLLMEngine, engine_from_settings
 from serving.rag import Answer, ChatService, llm_for
 from serving.retriever import Hit, SafeRetriever
 
@@ -74,19 +74,7 @@ class AnswerResult:
 @contextmanager
 def serving_engine(settings: Settings, model_dir: Path, log_path: Path) -> Iterator[VLLMEngine]:
     """vLLM serving `model_dir` as a child process (or the external engine in settings), stopped on exit."""
-    eng = settings.engine
-    if eng.url:
-        engine = VLLMEngine.external(eng.url, served_name=eng.served_model_name)
-    else:
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        engine = VLLMEngine(
-            model_dir=model_dir,
-            served_name=eng.served_model_name,
-            python=settings.resolve(eng.engine_python),
-            max_model_len=eng.max_model_len,
-            startup_timeout_s=eng.startup_timeout_s,
-            log_path=log_path,
-        )
+    engine = engine_from_settings(settings, model_dir=model_dir, log_path=log_path)
     with engine:
         yield engine
 

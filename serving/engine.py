@@ -26,6 +26,8 @@ from types import TracebackType
 
 import httpx
 
+from pipelines.settings import Settings
+
 log = logging.getLogger(__name__)
 
 LOG_TAIL_CHARS = 4000  # enough for vLLM's traceback and the line that names the cause
@@ -300,3 +302,19 @@ class VLLMEngine:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             pass  # already gone
+
+
+def engine_from_settings(settings: Settings, *, model_dir: Path, log_path: Path) -> VLLMEngine:
+    """The engine `vetted.toml` describes: its external URL when set, else a child serving `model_dir`."""
+    eng = settings.engine
+    if eng.url:
+        return VLLMEngine.external(eng.url, served_name=eng.served_model_name)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    return VLLMEngine(
+        model_dir=model_dir,
+        served_name=eng.served_model_name,
+        python=settings.resolve(eng.engine_python),
+        max_model_len=eng.max_model_len,
+        startup_timeout_s=eng.startup_timeout_s,
+        log_path=log_path,
+    )

@@ -16,7 +16,7 @@ from pipelines.embedding import Embedder, embedder_for
 from pipelines.model_cache import ensure_base_model
 from pipelines.settings import Settings
 from serving.auth import steward_token
-from serving.engine import VLLMEngine
+from serving.engine import VLLMEngine, engine_from_settings
 from serving.main import create_app
 from serving.rag import ChatService, llm_for
 from serving.retriever import SafeRetriever
@@ -24,18 +24,9 @@ from serving.steward_service import StewardService
 
 
 def engine_for(settings: Settings, log_path: Path) -> VLLMEngine:
-    eng = settings.engine
-    if eng.url:
-        return VLLMEngine.external(eng.url, served_name=eng.served_model_name)
-    model_dir = ensure_base_model(settings.work_dir / "models")
-    return VLLMEngine(
-        model_dir=model_dir,
-        served_name=eng.served_model_name,
-        python=settings.resolve(eng.engine_python),
-        max_model_len=eng.max_model_len,
-        startup_timeout_s=eng.startup_timeout_s,
-        log_path=log_path,
-    )
+    # the base model is converted only when we serve it ourselves
+    model_dir = Path() if settings.engine.url else ensure_base_model(settings.work_dir / "models")
+    return engine_from_settings(settings, model_dir=model_dir, log_path=log_path)
 
 
 def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | None = None) -> ChatService:
