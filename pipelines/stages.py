@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from llama_index.core.node_parser import SentenceSplitter
@@ -68,7 +67,7 @@ def load_documents(
 
 def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedder) -> list[Scorer]:
     cur = settings.curation
-    today = date.fromisoformat(cur.today) if cur.today else date.today()
+    today = cur.as_of()
     return [
         AgeScorer(registry, today=today),
         SourceTrustScorer(registry),

@@ -18,7 +18,6 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -140,7 +139,6 @@ class StewardService:
         runs = self.run_summaries()
         build = index_store.current_build(self.work_dir)
         manifest = index_store.read_manifest(build) if build else {}
-        today = date.fromisoformat(self.settings.curation.today) if self.settings.curation.today else None
         return {
             "documents": len(rows),
             "latest_run": runs[-1] if runs else None,
@@ -148,7 +146,7 @@ class StewardService:
             "overrides": sum(1 for r in rows if r["override"]),
             "tiers_over_runs": views.tiers_over_runs(runs),
             "score_histograms": views.score_histograms(rows),
-            "age_by_source": views.age_by_source(rows, today or date.today()),
+            "age_by_source": views.age_by_source(rows, self.settings.curation.as_of()),
             "top_reasons": views.top_reasons(rows),
             "index": {k: manifest.get(k) for k in ("build_id", "n_chunks", "n_documents", "derived_from")},
         }

@@ -1,6 +1,7 @@
 """Build the labelled personal-data and secrets set (eval/pii_set/pii_set.jsonl) from real and planted text.
 
     .venv/bin/python -m eval.pii_set.build            # rewrites eval/pii_set/pii_set.jsonl (deterministic)
+    .venv/bin/python -m eval.pii_set.build --generated-only   # rewrites only the template and secret items
 
 Positives (label true: the document holds personal data or a secret the scorer is meant to find):
 - template: presidio-evaluator's customer-service sentences (pipelines.corpus.templates, the pinned wheel)
@@ -19,7 +20,10 @@ private and documentation IP addresses, `password` as a word, example keys.
 Scope: what the sensitive scorer claims to find (curation.scorers.sensitive.REASONS). Names and postal
 addresses alone need NER, which the scorer does not run; templates with only those are not in the set.
 The set depends on the pinned presidio-evaluator wheel, Faker's version and the installed Debian packages;
-the committed JSONL is the reference, this script the way to rebuild or grow it.
+the committed JSONL is the reference, this script the way to rebuild or grow it. The template and secret
+items depend on nothing but the seed and the pinned wheels (Faker's dates come from fixed windows, never from
+today), so `--generated-only` refreshes them on any machine without touching the sections that depend on what
+this machine has installed.
 """
 
 from __future__ import annotations
@@ -50,6 +54,25 @@ def build(seed: int = SEED) -> list[dict[str, Any]]:
     for n, item in enumerate(items):
         item["id"] = f"{item['source']}-{n:04d}"
     return items
+
+
+GENERATED_SOURCES = ("template", "secret")  # seeded, machine-independent: must rebuild byte for byte
+
+
+def generated_items(seed: int = SEED) -> dict[str, list[dict[str, Any]]]:
+    """The sections that depend only on the seed and the pinned wheels, by source."""
+    return {"template": list(template_items(seed)), "secret": list(secret_items(seed))}
+
+
+def refresh_generated(committed: list[dict[str, Any]], seed: int = SEED) -> list[dict[str, Any]]:
+    """The committed set with its generated sections rebuilt in place (ids and order kept)."""
+    fresh = {source: iter(items) for source, items in generated_items(seed).items()}
+    out = []
+    for item in committed:
+        if item["source"] in fresh:
+            item = next(fresh[item["source"]]) | {"id": item["id"]}
+        out.append(item)
+    return out
 
 
 def _item(source: str, text: str, entities: list[tuple[str, str]]) -> dict[str, Any]:
@@ -180,8 +203,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument(
+        "--generated-only",
+        action="store_true",
+        help="rebuild only the template and secret items at --out; keep the machine-dependent ones",
+    )
     args = p.parse_args(argv)
-    items = build(args.seed)
+    if args.generated_only:
+        if not args.out.is_file():
+            raise SystemExit(f"--generated-only refreshes an existing set; {args.out} does not exist")
+        committed = [json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines() if line]
+        items = refresh_generated(committed, args.seed)
+    else:
+        items = build(args.seed)
     args.out.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
     by_source: dict[str, int] = {}
     for item in items:

@@ -24,7 +24,7 @@ from pipelines.corpus.templates import default_cache_dir, load_template_book
 
 CorpusSize = Literal["demo", "test"]
 # Bump when what a seed selects or how files are laid out changes, so an old corpus is rebuilt, not reused.
-CORPUS_FORMAT = 2  # 2: PostgreSQL core pages always in; smaller demo plan
+CORPUS_FORMAT = 3  # 2: PostgreSQL core pages always in; smaller demo plan. 3: weekdays from a fixed window
 MARKER = ".complete"
 MANIFEST = "manifest.jsonl"
 CANARIES = "canaries.jsonl"

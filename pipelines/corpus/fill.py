@@ -6,10 +6,11 @@ check recall against the exact strings that went in.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime, timedelta
 
 from faker import Faker
 
@@ -36,8 +37,15 @@ PII_ENTITIES = {
 }
 
 # Dates are drawn from fixed windows, not relative to today, so the same seed gives the same corpus next year.
-_BIRTH_WINDOW = (date(1955, 1, 1), date(2004, 12, 31))
+# Faker's own date providers draw between the epoch and datetime.now(): a seeded "Wednesday" becomes "Sunday"
+# a few days later. Even between two fixed dates Faker converts through the machine's time zone, whose
+# history shifts pre-1970 birth dates by a day in some zones; `_moment` draws the same way in UTC arithmetic.
+_BIRTH_WINDOW = (datetime(1955, 1, 1), datetime(2004, 12, 31))
+_EPOCH = datetime(1970, 1, 1)
 _EVENT_WINDOW = (datetime(2019, 1, 1), datetime(2026, 6, 30))
+# English names, not strftime's %A / %B: those follow LC_TIME, which a library may set from the environment.
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_CLOCK_PROVIDER = "faker.providers.date_time"
 
 
 @dataclass(slots=True)
@@ -64,15 +72,26 @@ class Filler:
         if produce is not None:
             text = produce()
         else:
-            try:
-                text = str(self.fake.format(placeholder))
-            except AttributeError:
-                # A placeholder Faker does not know: a plain word keeps the sentence readable.
-                text = self.fake.word()
+            text = self._faker_value(placeholder)
         entity = PII_ENTITIES.get(placeholder)
         if entity:
             self.planted.append((entity, text))
         return text
+
+    def _faker_value(self, placeholder: str) -> str:
+        try:
+            formatter = self.fake.get_formatter(placeholder)
+        except AttributeError:
+            # A placeholder Faker does not know: a plain word keeps the sentence readable.
+            return str(self.fake.word())
+        provider = type(getattr(formatter, "__self__", None)).__module__
+        if provider.startswith(_CLOCK_PROVIDER):
+            # Would draw relative to today and break "same seed, same bytes": give it a producer in _special.
+            raise ValueError(
+                f"placeholder {{{{{placeholder}}}}} comes from Faker's clock-relative date provider; "
+                "add a fixed-window producer for it to Filler._special"
+            )
+        return str(formatter())
 
     def fill(self, template: str) -> str:
         return _PLACEHOLDER.sub(lambda match: self.value(match[1]), template)
@@ -97,8 +116,9 @@ class Filler:
             "ssn": fake.ssn,
             "us_ssn": fake.ssn,
             "ip_address": fake.ipv4_public,
-            "date_of_birth": lambda: fake.date_between_dates(*_BIRTH_WINDOW).isoformat(),
-            "date_time": lambda: fake.date_time_between_dates(*_EVENT_WINDOW).strftime("%Y-%m-%d %H:%M"),
+            "date_of_birth": lambda: self._moment(*_BIRTH_WINDOW).date().isoformat(),
+            "date_time": lambda: self._moment(*_EVENT_WINDOW).strftime("%Y-%m-%d %H:%M"),
+            "day_of_week": lambda: _WEEKDAYS[self._moment(*_EVENT_WINDOW).weekday()],
             "year": lambda: str(fake.random_int(1970, 2025)),
             "age": lambda: str(fake.random_int(18, 90)),
             "us_driver_license": lambda: fake.bothify("?#######").upper(),
@@ -107,6 +127,12 @@ class Filler:
             "nation_woman": lambda: self._nation().woman,
             "nation_plural": lambda: self._nation().plural,
         }
+
+    def _moment(self, start: datetime, end: datetime) -> datetime:
+        """What Faker's date_time_between_dates draws (one uniform over the UTC timestamps), without the trip
+        through the local time zone."""
+        low, high = calendar.timegm(start.timetuple()), calendar.timegm(end.timetuple())
+        return _EPOCH + timedelta(seconds=self.fake.random.uniform(low, high))
 
     def _nation(self) -> Nationality:
         return self.fake.random_element(self.nationalities)

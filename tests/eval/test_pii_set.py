@@ -33,11 +33,8 @@ def test_sensitive_scorer_meets_recall_and_precision_targets(items):
 def test_generated_sections_rebuild_exactly(items):
     # templates (the pinned presidio-evaluator wheel, seeded Faker) and fake secrets do not depend on what
     # this machine has installed: they must come out the same as the committed set
-    committed = {s: [i for i in items if i["source"] == s] for s in ("template", "secret")}
-    rebuilt = {
-        "template": list(build.template_items()),
-        "secret": list(build.secret_items()),
-    }
+    committed = {s: [i for i in items if i["source"] == s] for s in build.GENERATED_SOURCES}
+    rebuilt = build.generated_items()
     for source, fresh in rebuilt.items():
         strip = lambda rows: [{k: v for k, v in r.items() if k != "id"} for r in rows]  # noqa: E731
         assert strip(fresh) == strip(committed[source]), source
