@@ -74,6 +74,21 @@ class Decision:
 
 
 @dataclass(slots=True, frozen=True)
+class Override:
+    """A steward's decision on one document: it beats the run's tier now and on every later run."""
+
+    tier: Tier
+    who: str
+    why: str
+    at: float = 0.0  # epoch seconds
+
+    @staticmethod
+    def applied_to(tier: Tier, override: Override | None) -> Tier:
+        """The one rule of "the tier now": an override, where there is one, beats what the run decided."""
+        return override.tier if override is not None else tier
+
+
+@dataclass(slots=True, frozen=True)
 class QuarantineRecord:
     """A file that could not become a document, and why (reason is a stable snake_case string)."""
 

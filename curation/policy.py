@@ -7,17 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curation.models import Decision, ScoreResult, Tier
-
-
-@dataclass(slots=True, frozen=True)
-class Override:
-    """A steward's decision on one document; it beats the policy on every later run."""
-
-    tier: Tier
-    who: str
-    why: str
-
+from curation.models import Decision, Override, ScoreResult, Tier
 
 DEFAULT_UNSAFE_PREFIXES = ("pii_", "secret_", "confidential_")  # personal data, secrets, markings
 
@@ -46,7 +36,9 @@ class TierPolicy:
         if override is None:
             return Decision(doc_id, tier, reasons)
         note = f"steward_override_{override.tier.value}"
-        return Decision(doc_id, override.tier, [*reasons, note], overridden_by=override.who)
+        return Decision(
+            doc_id, Override.applied_to(tier, override), [*reasons, note], overridden_by=override.who
+        )
 
     def _policy_reasons(self, scores: dict[str, ScoreResult]) -> list[str]:
         """Review reasons that come from policy thresholds rather than from a scorer's own flags."""

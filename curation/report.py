@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curation.layout import RunFolder
 from curation.models import QuarantineRecord
 
 MAX_ROWS = 2000  # rows of the attention table in the HTML page; the JSON keeps them all
@@ -69,10 +70,9 @@ def _nearest(details_json: str | None) -> str | None:
     return relevance.get("nearest")
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "steward_report.json"
-    html_path = out_dir / "steward_report.html"
+def write_steward_report(report: dict[str, Any], run: RunFolder) -> tuple[Path, Path]:
+    run.path.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = run.steward_report_json, run.steward_report_html
     json_path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     html_path.write_text(render_html(report), encoding="utf-8")
     return json_path, html_path

@@ -6,7 +6,8 @@ policy.toml and the steward's overrides give every document its tier again. No t
 
 The reasons column holds the scorers' reasons and the ones the last decision added (`policy_...`,
 `steward_override_...`); the latter are dropped and decided anew. A scorer reason goes back to its scorer by
-its prefix (`age_stale_for_domain` -> age; `pii_`, `secret_`, `confidential_` -> sensitive). Every row is
+the prefixes the scorer declares (`curation.scorers.scorer_of_reason`: `age_stale_for_domain` -> age; `pii_`,
+`secret_`, `confidential_` -> sensitive). Every row is
 kept: an excluded document stays in the table with its reasons, only its tier changes.
 """
 
@@ -20,19 +21,10 @@ import pyarrow as pa
 
 from curation.models import Decision, ScoreResult
 from curation.policy import Override, TierPolicy
+from curation.scorers import scorer_of_reason
 from curation.table import SCORE_NAMES
 
 DECISION_PREFIXES = ("policy_", "steward_override_")  # TierPolicy.decide adds these: decided anew, not read
-SCORER_OF_PREFIX = {
-    "age_": "age",
-    "relevance_": "relevance",
-    "trust_": "trust",
-    "pii_": "sensitive",
-    "secret_": "sensitive",
-    "confidential_": "sensitive",
-    "duplicate_": "duplicate",
-    "quality_": "quality",
-}
 READ_COLUMNS = ["doc_id", "tier", "reasons", *(f"score_{name}" for name in SCORE_NAMES)]
 
 
@@ -54,7 +46,7 @@ def stored_scores(row: dict[str, Any]) -> dict[str, ScoreResult]:
     for reason in row.get("reasons") or []:
         if reason.startswith(DECISION_PREFIXES):
             continue
-        name = next((s for p, s in SCORER_OF_PREFIX.items() if reason.startswith(p)), "unknown_scorer")
+        name = scorer_of_reason(reason) or "unknown_scorer"
         scores.setdefault(name, ScoreResult(name, 1.0)).reasons.append(reason)
     return scores
 

@@ -12,8 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from curation.models import Tier
-from curation.policy import Override
+from curation.models import Override, Tier
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS overrides (
@@ -69,8 +68,8 @@ class StewardDB:
 
     def overrides(self) -> dict[str, Override]:
         with self._connect() as db:
-            rows = db.execute("SELECT doc_id, tier, who, why FROM overrides").fetchall()
-        return {doc_id: Override(Tier(tier), who, why) for doc_id, tier, who, why in rows}
+            rows = db.execute("SELECT doc_id, tier, who, why, at FROM overrides").fetchall()
+        return {doc_id: Override(Tier(tier), who, why, at) for doc_id, tier, who, why, at in rows}
 
     def override_rows(self) -> list[dict[str, Any]]:
         """Every override with who, why and when (`at`, epoch seconds), newest first."""

@@ -13,8 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.models import Decision, Document, QuarantineRecord, ScoreResult
+from curation.scorers import scorer_names
 
-SCORE_NAMES = ("age", "relevance", "trust", "sensitive", "duplicate", "quality")
+SCORE_NAMES = scorer_names()  # one `score_<name>` column per scorer, in the registry's order
 
 
 def documents_table(

@@ -38,7 +38,7 @@ class EvalContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, cache_root: Path | None = None) -> EvalContext:
-        return cls(settings, embedder_for(settings), cache_root or settings.work_dir / "eval")
+        return cls(settings, embedder_for(settings), cache_root or settings.layout.eval_dir)
 
     def workdir(self, corpus: Path, variant: workdirs.Variant) -> workdirs.WorkDir:
         return workdirs.prepare(corpus, self.settings, variant, self.embedder, self.cache_root)

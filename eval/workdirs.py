@@ -24,33 +24,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from curation.models import Decision, Tier
-from curation.policy import load_policy
-from curation.sources import load_registry
-from pipelines import stages
+from curation.layout import WorkLayout
+from pipelines import ingest
 from pipelines.embedding import Embedder
-from pipelines.profiler import RunProfile
 from pipelines.settings import Settings
 
 Variant = Literal["curated", "uncurated"]
 VARIANTS: tuple[Variant, ...] = ("curated", "uncurated")
 MARKER = "build.json"
-UNCURATED_REASON = "uncurated_baseline"
 KEEP_PER_VARIANT = 4  # finished folders kept per variant (7 MB each for the test corpus, ~10x for the demo)
-# The code a build's result depends on: a change to any of it must not reuse an old folder.
-_CODE = (
-    "curation/connectors.py",
-    "curation/dates.py",
-    "curation/html_text.py",
-    "curation/models.py",
-    "curation/policy.py",
-    "curation/sources.py",
-    "curation/table.py",
-    "curation/scorers",
-    "pipelines/stages.py",
-    "pipelines/embedding.py",
-    "pipelines/index_store.py",
-)
+# The packages a build may import: by the layer rule (an import never runs up, checked by import-linter in
+# `make lint`) the ingestion run in pipelines imports only pipelines and curation. Every source file of both
+# is in the key, so a new module can never reuse a folder built by older code.
+BUILD_PACKAGES = ("curation", "pipelines")
+PROFILE = "io_profile.json"
 _REPO = Path(__file__).resolve().parents[1]
 
 
@@ -123,52 +110,26 @@ def prepare(
 def build_into(
     work: Path, corpus: Path, settings: Settings, variant: Variant, embedder: Embedder
 ) -> dict[str, Any]:
-    """Run the real stages into `work`, each inside the stage profiler; returns the build summary."""
-    s = settings
-    registry = load_registry(s.resolve(s.paths.sources_file))
-    profile = RunProfile(f"eval-{variant}-{time.strftime('%Y%m%dT%H%M%S')}")
-    with profile.stage("load") as st:
-        loaded = stages.load_documents(
-            corpus, registry, max_file_mb=s.curation.max_file_mb, legacy_encoding=s.curation.legacy_encoding
-        )
-        st.items(items_in=loaded.units, items_out=len(loaded.documents))
-    if not loaded.accounted:
-        raise RuntimeError(
-            f"input accounting failed in {corpus}: {loaded.units} units, "
-            f"{len(loaded.documents)} documents + {len(loaded.quarantined)} quarantined"
-        )
-    scores: stages.Scores = {d.doc_id: {} for d in loaded.documents}
-    if variant == "curated":
-        with profile.stage("score") as st:
-            scores, _ = stages.score_documents(loaded.documents, stages.build_scorers(s, registry, embedder))
-            st.items(items_in=len(loaded.documents), items_out=len(scores))
-        with profile.stage("tier") as st:
-            tiered = stages.tier_documents(
-                loaded.documents, scores, load_policy(s.resolve(s.paths.policy_file)), {}
-            )
-            st.items(items_in=len(scores), items_out=len(tiered.decisions))
-    else:
-        decisions = {d.doc_id: Decision(d.doc_id, Tier.SAFE, [UNCURATED_REASON]) for d in loaded.documents}
-        tiered = stages.Tiered(decisions, {"safe": len(decisions), "review": 0, "unsafe": 0})
-    stages.write_tables(work, loaded, scores, tiered)
-    indexed = [d for d in loaded.documents if tiered.decisions[d.doc_id].tier is Tier.SAFE]
-    with profile.stage("chunk") as st:
-        nodes = stages.chunk_documents(indexed, embedder, s)
-        st.items(items_in=len(indexed), items_out=len(nodes))
-    with profile.stage("embed") as st:
-        stages.embed_chunks(nodes, embedder)
-        st.items(items_in=len(nodes), items_out=len(nodes))
-    with profile.stage("index") as st:
-        info = stages.build_index(work, nodes, indexed, embedder, s)
-        st.items(items_in=len(nodes), items_out=info.n_chunks)
-    profile.write(work / "io_profile.json")
+    """The ingestion run into `work` (curated, or the uncurated baseline); returns the build summary."""
+    done = ingest.run(
+        settings,
+        corpus,
+        WorkLayout(work),
+        curate=variant == "curated",
+        steward_overrides=False,  # a fresh folder: no steward has decided anything here
+        report=False,
+        embedder=embedder,
+        run_id=f"eval-{variant}-{time.strftime('%Y%m%dT%H%M%S')}",
+    )
+    done.profile.write(work / PROFILE)
+    assert done.loaded is not None and done.build is not None
     return {
-        "documents": len(loaded.documents),
-        "quarantined": len(loaded.quarantined),
-        "tiers": tiered.counts,
-        "indexed_documents": len(indexed),
-        "chunks": info.n_chunks,
-        "stage_seconds": {r.stage: round(r.wall_s, 3) for r in profile.stages},
+        "documents": len(done.documents),
+        "quarantined": len(done.loaded.quarantined),
+        "tiers": done.tiered.counts if done.tiered else {},
+        "indexed_documents": len(done.safe_documents),
+        "chunks": done.build.n_chunks,
+        "stage_seconds": {r.stage: round(r.wall_s, 3) for r in done.profile.stages},
     }
 
 
@@ -199,8 +160,7 @@ def _file_hash(path: Path) -> str:
 def _code_hash() -> str:
     """Hashed once per process: the code this process imported builds, whatever changes on disk later."""
     digest = hashlib.sha256()
-    for name in _CODE:
-        root = _REPO / name
-        for path in sorted(root.rglob("*.py") if root.is_dir() else [root]):
+    for package in BUILD_PACKAGES:
+        for path in sorted((_REPO / package).rglob("*.py")):
             digest.update(path.relative_to(_REPO).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -12,6 +12,12 @@ storage bandwidth), then snapshots the state to CPU, copying every tensor becaus
 them: that wait plus the snapshot is the stall training sees. A background thread then writes the snapshot
 with torch.save through a TracedFile, fsyncs it, renames it into place and fsyncs the folder: the persist,
 DLIO's checkpoint duration. A crash leaves the previous file or the new one, never half of one.
+
+The persist's fsyncs, file opens and accesses go into the recorder the Checkpointer is given: by default the
+profile's own `checkpoint_io`, never whatever stage happens to be running when the background thread writes.
+A training stage that wants its saves charged to itself says so: `Checkpointer(profile, recorder=st.io)`.
+Its kernel figures (wchar, write_bytes) are process-wide and land in the stages running meanwhile, which
+name "checkpoint_persist" in their `overlapped`.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ from typing import Any
 import torch
 
 from pipelines.fsio import fsync_fd, fsync_path, traced_open
+from pipelines.io.recorder import IoRecorder, activate
 from pipelines.io.training import CheckpointRecord
 from pipelines.profiler import RunProfile
+
+PERSIST = "checkpoint_persist"  # the name a persist goes by in the stages' `overlapped`
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +54,34 @@ def snapshot_to_cpu(state: Any) -> Any:
     return copy.deepcopy(state)
 
 
-def persist(snapshot: Any, path: Path, record: CheckpointRecord) -> None:
-    """torch.save to a temporary name, fsync, atomic rename, fsync the folder; times go into the record."""
+def persist(
+    snapshot: Any, path: Path, record: CheckpointRecord, *, recorder: IoRecorder | None = None
+) -> None:
+    """torch.save to a temporary name, fsync, atomic rename, fsync the folder; times go into the record,
+    fsyncs and accesses into `recorder`."""
     start = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with traced_open(tmp, "wb") as fh:
+    with traced_open(tmp, "wb", recorder=recorder) as fh:
         torch.save(snapshot, fh)
         fh.flush()
         record.write_s = time.perf_counter() - start
         record.size_bytes = os.fstat(fh.fileno()).st_size
         synced = time.perf_counter()
-        fsync_fd(fh.fileno())
+        fsync_fd(fh.fileno(), recorder=recorder)
     os.replace(tmp, path)
-    fsync_path(path.parent)
+    fsync_path(path.parent, recorder=recorder)
     record.fsync_s = time.perf_counter() - synced
     record.persist_s = time.perf_counter() - start
 
 
 class Checkpointer:
-    """Asynchronous checkpoint saves, one in flight, each recorded in the run profile."""
+    """Asynchronous checkpoint saves, one in flight, each recorded in the run profile; their own I/O goes
+    into `recorder` (default: profile.checkpoint_io)."""
 
-    def __init__(self, profile: RunProfile) -> None:
+    def __init__(self, profile: RunProfile, *, recorder: IoRecorder | None = None) -> None:
         self.profile = profile
+        self.recorder = profile.checkpoint_io if recorder is None else recorder
         self._thread: threading.Thread | None = None
         self._record: CheckpointRecord | None = None
 
@@ -91,7 +105,9 @@ class Checkpointer:
 
     def _persist(self, snapshot: Any, path: Path, record: CheckpointRecord) -> None:
         try:
-            persist(snapshot, path, record)
+            # This thread's opens count into the checkpoint recorder, as its fsyncs and writes do.
+            with self.profile.running(PERSIST), activate(self.recorder):
+                persist(snapshot, path, record, recorder=self.recorder)
         except Exception as exc:  # kept on the record, raised in the training thread
             record.error = f"{type(exc).__name__}: {exc}"
             return
@@ -123,7 +139,7 @@ class Checkpointer:
         self.wait()
 
 
-def load_checkpoint(path: Path) -> Any:
-    """Read a checkpoint back through a TracedFile (its reads show in the profile's access histogram)."""
-    with traced_open(path, "rb") as fh:
+def load_checkpoint(path: Path, *, recorder: IoRecorder | None = None) -> Any:
+    """Read a checkpoint back through a TracedFile (its reads show in `recorder`'s access histogram)."""
+    with traced_open(path, "rb", recorder=recorder) as fh:
         return torch.load(fh, map_location="cpu", weights_only=True)

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pipelines.runtime_env import configure_process_environment
 from pipelines.settings import Settings, load_settings
 
 # Each area owns its subcommands in its own module: `register(sub)` adds them to the parser, and their
@@ -24,17 +25,18 @@ SUBCOMMAND_MODULES = ("pipelines.cli_curate", "pipelines.cli_io", "eval.cli")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides: dict[str, Any] = {}
+    """vetted.toml with the flags on top."""
+    flags: dict[str, Any] = {}
     if getattr(args, "work_dir", None):
-        overrides["paths.work_dir"] = str(Path(args.work_dir).resolve())
+        flags["paths.work_dir"] = str(Path(args.work_dir).resolve())
     if getattr(args, "corpus", None):
-        overrides["paths.corpus_dir"] = str(Path(args.corpus).resolve())
+        flags["paths.corpus_dir"] = str(Path(args.corpus).resolve())
     if getattr(args, "port", None):
-        overrides["serving.port"] = args.port
+        flags["serving.port"] = args.port
     config = args.config if args.config and args.config.exists() else None
     if args.config and config is None and args.config != Path("vetted.toml"):
         raise SystemExit(f"settings file {args.config} not found")
-    return load_settings(config, overrides)
+    return load_settings(config, flags)
 
 
 def cmd_corpus(args: argparse.Namespace) -> int:
@@ -47,12 +49,12 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipelines.demo import _overrides
+    from pipelines.demo import resolved_paths
     from pipelines.flows import ingest_flow
 
     settings = settings_from_args(args)
     config = args.config if args.config and args.config.exists() else None
-    summary = ingest_flow(str(config) if config else None, _overrides(settings))
+    summary = ingest_flow(str(config) if config else None, resolved_paths(settings))
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_process_environment()  # before any subcommand imports Prefect or transformers
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

@@ -33,34 +33,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def curate_folder(docs_dir: Path, settings: Any) -> tuple[list[dict[str, Any]], Counter[str]]:
-    from curation.policy import load_policy
-    from curation.sources import load_registry
-    from pipelines import stages
-    from pipelines.embedding import embedder_for
+    """The ingestion run as a dry run: load, score and tier; no table, index, report or steward DB."""
+    from pipelines import ingest
 
-    registry = load_registry(settings.resolve(settings.paths.sources_file))
-    loaded = stages.load_documents(
+    done = ingest.run(
+        settings,
         docs_dir,
-        registry,
-        max_file_mb=settings.curation.max_file_mb,
-        legacy_encoding=settings.curation.legacy_encoding,
+        settings.layout,
+        write_tables=False,
+        write_index=False,
+        steward_overrides=False,
+        report=False,
     )
-    scorers = stages.build_scorers(settings, registry, embedder_for(settings))
-    scores, _ = stages.score_documents(loaded.documents, scorers)
-    policy = load_policy(settings.resolve(settings.paths.policy_file))
-    tiered = stages.tier_documents(loaded.documents, scores, policy, overrides={})
     rows: list[dict[str, Any]] = []
-    for doc in loaded.documents:
-        decision = tiered.decisions[doc.doc_id]
+    for doc in done.documents:
+        decision = done.decisions[doc.doc_id]
         rows.append(
             {
                 "path": doc.path,
                 "tier": decision.tier.value,
                 "reasons": decision.reasons,
-                "scores": {name: round(r.score, 4) for name, r in scores[doc.doc_id].items()},
+                "scores": {name: round(r.score, 4) for name, r in done.scores[doc.doc_id].items()},
             }
         )
-    for q in loaded.quarantined:
+    assert done.loaded is not None
+    for q in done.loaded.quarantined:
         rows.append(
             {"path": q.path, "tier": "quarantined", "reasons": [q.reason], "scores": {}, "detail": q.detail}
         )
@@ -90,15 +87,14 @@ def cmd_curate(args: argparse.Namespace) -> int:
 def cmd_retier(args: argparse.Namespace) -> int:
     from curation.policy import load_policy
     from curation.retier import retier_table
-    from curation.steward import StewardDB
     from curation.table import read_documents, write_documents
+    from curation.tiers import read_overrides
     from pipelines.cli import settings_from_args
 
     settings = settings_from_args(args)
-    path = settings.work_dir / "documents.parquet"
+    path = settings.layout.documents
     table = read_documents(path)
-    db_path = settings.work_dir / "steward.db"
-    overrides = StewardDB(db_path).overrides() if db_path.exists() else {}
+    overrides = read_overrides(settings.layout)
     result = retier_table(table, load_policy(settings.resolve(settings.paths.policy_file)), overrides)
     paths = dict(zip(table.column("doc_id").to_pylist(), table.column("path").to_pylist(), strict=True))
     for doc_id, old, new in result.changed:

@@ -28,6 +28,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     from pipelines.io.probe import probe_index, probe_retriever
     from pipelines.io.report import write_report
     from pipelines.profiler import PROFILE_FILE, RunProfile, new_run_dir
+    from serving.retriever import SafeRetriever  # the command line composes the layers; the probe cannot
 
     settings = settings_from_args(args)
     build = current_build(settings.work_dir)
@@ -37,7 +38,14 @@ def cmd_probe(args: argparse.Namespace) -> int:
     profile = RunProfile(run_id)
     probe_index(profile, build, queries=args.queries)
     if not args.index_only:
-        probe_retriever(profile, settings)
+        top_k, min_similarity = settings.retrieval.top_k, settings.retrieval.min_similarity
+        probe_retriever(
+            profile,
+            settings,
+            lambda embedder: SafeRetriever(
+                settings.work_dir, embedder, top_k=top_k, min_similarity=min_similarity
+            ),
+        )
     path = profile.write(run_dir / PROFILE_FILE)
     for row in profile.rows():
         print(

@@ -28,7 +28,7 @@ def run_demo(settings: Settings, config: Path | None) -> int:
     corpus = settings.resolve(settings.paths.corpus_dir)
     summary = build_corpus(corpus, "demo")
     print(f"corpus: {summary.total} files in {corpus} ({'reused' if summary.reused else 'built'})")
-    run = ingest_flow(str(config) if config else None, _overrides(settings))
+    run = ingest_flow(str(config) if config else None, resolved_paths(settings))
     print(
         f"ingest: {run['inputs']} inputs = {run['documents']} documents + {run['quarantined']} quarantined; "
         f"tiers {run['tiers']}; {run['index']['chunks']} safe chunks indexed"
@@ -53,7 +53,7 @@ def run_demo(settings: Settings, config: Path | None) -> int:
     return 0
 
 
-def _overrides(settings: Settings) -> dict[str, object]:
+def resolved_paths(settings: Settings) -> dict[str, object]:
     """Pass the resolved paths on, so the flow sees what the command line chose."""
     return {
         "paths.work_dir": str(settings.work_dir),

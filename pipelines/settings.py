@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from curation.layout import WorkLayout
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -112,9 +114,15 @@ class Settings(_Section):
     def work_dir(self) -> Path:
         return self.resolve(self.paths.work_dir)
 
+    @property
+    def layout(self) -> WorkLayout:
+        """Every path of the work folder (curation.layout owns their names)."""
+        return WorkLayout(self.work_dir)
 
-def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Read `vetted.toml` (embedded defaults when absent), then dotted overrides ({"paths.work_dir": x})."""
+
+def load_settings(path: Path | None = None, dotted: dict[str, Any] | None = None) -> Settings:
+    """Read `vetted.toml` (embedded defaults when absent), then dotted values ({"paths.work_dir": x}) on top,
+    as the command line's flags give them."""
     data: dict[str, Any] = {}
     base = Path.cwd()
     if path is not None:
@@ -122,9 +130,9 @@ def load_settings(path: Path | None = None, overrides: dict[str, Any] | None = N
             raise FileNotFoundError(f"settings file {path} does not exist (copy vetted.toml from the repo)")
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         base = path.resolve().parent
-    for dotted, value in (overrides or {}).items():
+    for key, value in (dotted or {}).items():
         node = data
-        *parents, leaf = dotted.split(".")
+        *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value

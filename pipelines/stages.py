@@ -1,12 +1,11 @@
 """The ingestion stages as plain typed functions: data in, data out, no Prefect inside.
 
-load -> score -> tier -> chunk -> embed -> index -> report. The flow (pipelines.flows) wraps each in a thin
-Prefect task and runs it inside the stage profiler.
+load -> score -> tier -> chunk -> embed -> index -> report. The ingestion run (pipelines.ingest) puts them in
+order and runs each inside the stage profiler; the Prefect flow, the evaluation and `vetted curate` call it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,20 +14,24 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from curation.connectors import FolderConnector
+from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, QuarantineRecord, ScoreResult, Tier
 from curation.policy import Override, TierPolicy
-from curation.report import build_report, write_report
-from curation.scorers import Scorer
-from curation.scorers.age import AgeScorer
-from curation.scorers.duplicates import DuplicateScorer
-from curation.scorers.quality import QualityScorer
-from curation.scorers.relevance import RelevanceScorer
-from curation.scorers.sensitive import SensitiveDataScorer
-from curation.scorers.source_trust import SourceTrustScorer
+from curation.report import build_report, write_steward_report
+from curation.scorers import (
+    AgeScorer,
+    DuplicateScorer,
+    QualityScorer,
+    RelevanceScorer,
+    Scorer,
+    SensitiveDataScorer,
+    SourceTrustScorer,
+)
 from curation.sources import SourceRegistry
 from curation.table import documents_table, write_documents, write_quarantine
 from pipelines.embedding import Embedder
 from pipelines.index_store import BuildInfo, write_build
+from pipelines.io.recorder import IoRecorder
 from pipelines.settings import Settings
 
 
@@ -47,6 +50,13 @@ class Loaded:
 class Tiered:
     decisions: dict[str, Decision]
     counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, decisions: dict[str, Decision]) -> Tiered:
+        counts = {t.value: 0 for t in Tier}
+        for decision in decisions.values():
+            counts[decision.tier.value] += 1
+        return cls(decisions, counts)
 
 
 Scores = dict[str, dict[str, ScoreResult]]
@@ -86,33 +96,28 @@ def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedd
 
 
 def score_documents(docs: Sequence[Document], scorers: Sequence[Scorer]) -> tuple[Scores, dict[str, float]]:
-    """Every scorer over every document; returns the scores and each scorer's seconds."""
+    """Every scorer over every document; returns the scores and each scorer's seconds. The scorers' own
+    `stats` (curation.scorers.base) hold the seconds, documents and reason counts of this run."""
     scores: Scores = {d.doc_id: {} for d in docs}
-    seconds: dict[str, float] = {}
     for scorer in scorers:
-        start = time.perf_counter()
         for doc, result in zip(docs, scorer.score_many(docs), strict=True):
             scores[doc.doc_id][scorer.name] = result
-        seconds[scorer.name] = time.perf_counter() - start
-    return scores, seconds
+    return scores, {scorer.name: scorer.stats.seconds for scorer in scorers}
 
 
 def tier_documents(
     docs: Sequence[Document], scores: Scores, policy: TierPolicy, overrides: dict[str, Override]
 ) -> Tiered:
-    decisions = {d.doc_id: policy.decide(d.doc_id, scores[d.doc_id], overrides.get(d.doc_id)) for d in docs}
-    counts = {t.value: 0 for t in Tier}
-    for decision in decisions.values():
-        counts[decision.tier.value] += 1
-    return Tiered(decisions, counts)
+    return Tiered.of(
+        {d.doc_id: policy.decide(d.doc_id, scores[d.doc_id], overrides.get(d.doc_id)) for d in docs}
+    )
 
 
-def write_tables(work_dir: Path, loaded: Loaded, scores: Scores, tiered: Tiered) -> Path:
-    table = documents_table(loaded.documents, scores, tiered.decisions)
-    path = work_dir / "documents.parquet"
-    write_documents(path, table)
-    write_quarantine(work_dir / "quarantine.jsonl", loaded.quarantined)
-    return path
+def write_tables(layout: WorkLayout, loaded: Loaded, scores: Scores, tiered: Tiered) -> Path:
+    layout.root.mkdir(parents=True, exist_ok=True)
+    write_documents(layout.documents, documents_table(loaded.documents, scores, tiered.decisions))
+    write_quarantine(layout.quarantine, loaded.quarantined)
+    return layout.documents
 
 
 def chunk_documents(docs: Sequence[Document], embedder: Embedder, settings: Settings) -> list[TextNode]:
@@ -152,27 +157,33 @@ def embed_chunks(nodes: list[TextNode], embedder: Embedder) -> list[TextNode]:
 
 
 def build_index(
-    work_dir: Path,
+    layout: WorkLayout,
     nodes: list[TextNode],
     safe_docs: Sequence[Document],
     embedder: Embedder,
     settings: Settings,
+    *,
+    recorder: IoRecorder | None = None,
 ) -> BuildInfo:
     return write_build(
-        work_dir,
+        layout.root,
         nodes,
         dimension=embedder.dimension,
         model=str(embedder.model_dir),
         doc_hashes={d.doc_id: d.content_hash for d in safe_docs},
         settings=settings.chunking.model_dump(),
+        recorder=recorder,
     )
 
 
-def report_run(run_dir: Path, run_id: str, documents_path: Path, quarantined: list[QuarantineRecord]):
+def report_run(
+    run: RunFolder, layout: WorkLayout, quarantined: list[QuarantineRecord]
+) -> tuple[Path, Path]:
+    """The steward report of this run, from the documents table it wrote: (JSON path, HTML path)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(
-        documents_path,
+        layout.documents,
         columns=[
             "doc_id",
             "title",
@@ -189,4 +200,4 @@ def report_run(run_dir: Path, run_id: str, documents_path: Path, quarantined: li
             "details",
         ],
     )
-    return write_report(build_report(run_id, table, quarantined), run_dir)
+    return write_steward_report(build_report(run.run_id, table, quarantined), run)

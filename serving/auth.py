@@ -22,7 +22,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pipelines.settings import Settings
 
 TOKEN_ENV = "VETTED_STEWARD_TOKEN"
-TOKEN_FILE = "steward.token"
 MIN_TOKEN_CHARS = 16  # a short shared secret is guessable; token_urlsafe(32) gives 43
 _NAME_JUNK = re.compile(r"[^\w .@'-]+")
 
@@ -38,7 +37,7 @@ def steward_token(settings: Settings) -> tuple[str, str]:
     elif os.environ.get(TOKEN_ENV, "").strip():
         token, origin = os.environ[TOKEN_ENV].strip(), f"${TOKEN_ENV}"
     else:
-        path = settings.work_dir / TOKEN_FILE
+        path = settings.layout.steward_token
         token, origin = _token_file(path), str(path)
     if len(token) < MIN_TOKEN_CHARS:
         raise ValueError(

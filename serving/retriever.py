@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from llama_index.core import VectorStoreIndex
 
-from curation.steward import StewardDB
+from curation.layout import WorkLayout
+from curation.tiers import TierView
 from pipelines.embedding import Embedder
 from pipelines.index_store import current_build, load_index, pointer_stamp, read_manifest
 
@@ -32,39 +32,11 @@ class Hit:
     text: str
 
 
-class TierLookup:
-    """The current tier of every document: the documents table, with steward overrides on top. Reloaded when
-    either file changes, so an override made in the app applies to the next question."""
-
-    def __init__(self, work_dir: Path) -> None:
-        self.table_path = work_dir / "documents.parquet"
-        self.db_path = work_dir / "steward.db"
-        self._stamp: tuple[float, float] | None = None
-        self._tiers: dict[str, str] = {}
-
-    def _current_stamp(self) -> tuple[float, float]:
-        def mtime(p: Path) -> float:
-            return p.stat().st_mtime if p.exists() else 0.0
-
-        wal = self.db_path.with_name(self.db_path.name + "-wal")
-        return mtime(self.table_path), max(mtime(self.db_path), mtime(wal))
-
-    def tier(self, doc_id: str) -> str:
-        stamp = self._current_stamp()
-        if stamp != self._stamp:
-            table = pq.read_table(self.table_path, columns=["doc_id", "tier"])
-            tiers = dict(zip(table["doc_id"].to_pylist(), table["tier"].to_pylist(), strict=True))
-            if self.db_path.exists():
-                tiers |= {d: o.tier.value for d, o in StewardDB(self.db_path).overrides().items()}
-            self._tiers, self._stamp = tiers, stamp
-        return self._tiers.get(doc_id, "unknown")
-
-
 class SafeRetriever:
     def __init__(self, work_dir: Path, embedder: Embedder, *, top_k: int, min_similarity: float) -> None:
         self.work_dir = work_dir
         self.embedder = embedder
-        self.tiers = TierLookup(work_dir)
+        self.tiers = TierView(WorkLayout(work_dir))
         self.top_k = top_k
         self.min_similarity = min_similarity
         self._reload_lock = threading.Lock()

@@ -25,7 +25,7 @@ from serving.steward_service import StewardService
 
 def engine_for(settings: Settings, log_path: Path) -> VLLMEngine:
     # the base model is converted only when we serve it ourselves
-    model_dir = Path() if settings.engine.url else ensure_base_model(settings.work_dir / "models")
+    model_dir = Path() if settings.engine.url else ensure_base_model(settings.layout.models_dir)
     return engine_from_settings(settings, model_dir=model_dir, log_path=log_path)
 
 
@@ -43,7 +43,7 @@ def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | 
 @contextmanager
 def running_stack(settings: Settings) -> Iterator[tuple[VLLMEngine, ChatService]]:
     """The engine up and healthy and a chat service over the current index; the engine stops on exit."""
-    log_path = settings.work_dir / "logs" / "vllm.log"
+    log_path = settings.layout.logs_dir / "vllm.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with engine_for(settings, log_path) as engine:
         yield engine, chat_service(settings, engine.base_url)

@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.models import Document, Tier
+from curation.models import Document, Override, Tier
 from curation.steward import StewardDB
 from curation.table import read_documents
 from pipelines import index_store
@@ -61,7 +61,8 @@ class StewardService:
         self.settings = settings
         self.work_dir = settings.work_dir
         self.embedder = embedder
-        self.db = StewardDB(self.work_dir / "steward.db")
+        self.layout = settings.layout
+        self.db = StewardDB(self.layout.steward_db)
         self._write_lock = threading.Lock()  # one override at a time in this process (index_store locks too)
         self._cache_lock = threading.Lock()
         self._cache: tuple[tuple[int, int], pa.Table, list[views.Row]] | None = None
@@ -70,7 +71,7 @@ class StewardService:
 
     def _table(self) -> tuple[pa.Table, list[views.Row]]:
         """documents.parquet and its rows without text, re-read when a run replaces the file."""
-        path = self.work_dir / "documents.parquet"
+        path = self.layout.documents
         st = path.stat() if path.exists() else None
         stamp = (st.st_ino, st.st_mtime_ns) if st else (0, 0)
         with self._cache_lock:
@@ -82,8 +83,8 @@ class StewardService:
     def _rows(self) -> list[views.Row]:
         return views.effective(self._table()[1], self._overrides())
 
-    def _overrides(self) -> dict[str, views.Row]:
-        return {o["doc_id"]: {**o, "at": views.iso_time(o["at"])} for o in self.db.override_rows()}
+    def _overrides(self) -> dict[str, Override]:
+        return self.db.overrides()
 
     def documents(
         self,
@@ -153,7 +154,7 @@ class StewardService:
 
     def run_summaries(self, last: int = 30) -> list[dict[str, Any]]:
         """runs/*/summary.json, oldest first (run ids sort by start time)."""
-        paths = sorted((self.work_dir / "runs").glob("*/summary.json"))[-last:]
+        paths = self.layout.run_summaries()[-last:]
         return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
     def overrides(self) -> list[dict[str, Any]]:

@@ -1,20 +1,22 @@
 """What the steward page shows, computed from plain rows: the documents table with overrides on top, one
 document with its personal-data spans masked, and the chart series. No FastAPI and no file access here.
 
-Tiers are layered on read, as the retriever's TierLookup does: documents.parquet keeps what the last run
-decided (`run_tier`), steward.db holds the overrides, and a row's `tier` is the override when there is one.
-The next run writes the override into the table itself (curation.policy applies it).
+Tiers are layered on read by curation.tiers, as the retriever's are: documents.parquet keeps what the last
+run decided (`run_tier`), steward.db holds the overrides, and a row's `tier` is the tier now. The next run
+writes the override into the table itself (curation.policy applies it).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+from curation.models import Override, Tier
 from curation.table import SCORE_NAMES
+from curation.tiers import TierNow
 
 LIST_COLUMNS = [
     "doc_id", "source", "source_type", "path", "title", "updated", "updated_from", "chars", "content_hash",
@@ -35,14 +37,25 @@ def iso_time(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
 
 
-def effective(rows: Iterable[Row], overrides: dict[str, Row]) -> list[Row]:
-    """Each row with its tier now: the run's tier, or the steward's override on top."""
+def effective(rows: Iterable[Row], overrides: Mapping[str, Override]) -> list[Row]:
+    """Each row with its tier now (curation.tiers' rule) and the override behind it, shown as a row."""
     out = []
     for row in rows:
-        override = overrides.get(row["doc_id"])
-        tier = override["tier"] if override else row["tier"]
-        out.append({**row, "run_tier": row["tier"], "tier": tier, "override": override})
+        now = TierNow(Tier(row["tier"]), overrides.get(row["doc_id"]))
+        shown = override_row(row["doc_id"], now.override) if now.override else None
+        out.append({**row, "run_tier": row["tier"], "tier": now.tier.value, "override": shown})
     return out
+
+
+def override_row(doc_id: str, override: Override) -> Row:
+    """An override as the page shows it: ISO time, tier as a string."""
+    return {
+        "doc_id": doc_id,
+        "tier": override.tier.value,
+        "who": override.who,
+        "why": override.why,
+        "at": iso_time(override.at),
+    }
 
 
 def filter_rows(

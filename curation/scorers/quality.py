@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
 
 from curation.models import Document, ScoreResult
-from curation.scorers.language import LanguageGuess, guess_language
+from curation.scorers.base import Scorer
+from curation.scorers.detect.language import LanguageGuess, guess_language
 
 SAMPLE_CHARS = 1_000_000  # rules are statistics: a 1 MB sample decides as well as 50 MB
 
@@ -41,8 +41,9 @@ for _phrase in BOILERPLATE_PHRASES:
 _MOJIBAKE_LEADS = ("\u00c2", "\u00c3", "\u00c4", "\u00c5", "\u00e2")
 
 
-class QualityScorer:
+class QualityScorer(Scorer):
     name = "quality"
+    reason_prefixes = ("quality_",)
 
     def __init__(
         self,
@@ -116,9 +117,6 @@ class QualityScorer:
         details["boilerplate_hits"] = hits
         per_line = hits / max(1, len(lines))
         return "lorem ipsum" in lowered or (hits >= 3 and per_line > self.max_boilerplate_share)
-
-    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
-        return [self.score(d) for d in docs]
 
 
 def _language_details(language: LanguageGuess) -> dict[str, object]:

@@ -10,13 +10,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from curation.models import Document, ScoreResult
+from curation.scorers.base import Scorer
 
 # texts -> L2-normalised embeddings, shape (n, dim); the pipelines pass the sentence-transformers model in
 EmbedFn = Callable[[list[str]], np.ndarray]
 
 
-class RelevanceScorer:
+class RelevanceScorer(Scorer):
     name = "relevance"
+    reason_prefixes = ("relevance_",)
 
     def __init__(
         self,
@@ -38,7 +40,7 @@ class RelevanceScorer:
         self.off_domain_below = off_domain_below
         self.chars = chars
 
-    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
+    def score_batch(self, docs: Sequence[Document]) -> list[ScoreResult]:
         if not docs:
             return []
         vectors = self.embed([f"{d.title}\n{d.text[: self.chars]}" for d in docs])

@@ -4,23 +4,23 @@
     result = scorer.score(doc)              # result.reasons == ["pii_email", "secret_aws_key"], ...
     result.details["spans"]                 # [Span("pii_email", 120, 141, "j*******************g", 1.0), ...]
 
-Personal data comes from presidio-analyzer's recognizers (sensitive_recognizers, run by
-sensitive_presidio), secrets and markings from plain regexes (secrets_patterns); what documentation shows as
-examples is ignored by the rules in sensitive_rules and counted in `details["ignored"]`. Any finding makes
-the score 0.0: one leaked key is not less leaked for being alone, and the tier policy sends every
-`pii_`/`secret_`/`confidential_` reason to unsafe. Raw values never leave this module: spans carry
+Personal data comes from presidio-analyzer's recognizers (detect.pii_recognizers, run by
+detect.pii_presidio), secrets and markings from plain regexes (detect.secrets_patterns); what documentation
+shows as examples is ignored by the rules in detect.example_rules and counted in `details["ignored"]`. Any
+finding makes the score 0.0: one leaked key is not less leaked for being alone, and the tier policy sends
+every `pii_`/`secret_`/`confidential_` reason to unsafe. Raw values never leave this module: spans carry
 `mask_value` output only.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from curation.models import Document, ScoreResult, Span, mask_value
-from curation.scorers.secrets_patterns import find_markings, find_secrets
-from curation.scorers.sensitive_presidio import WINDOW_OVERLAP_CHARS, PresidioScanner
-from curation.scorers.sensitive_rules import Hit, HitSet
+from curation.scorers.base import Scorer
+from curation.scorers.detect.example_rules import Hit, HitSet
+from curation.scorers.detect.secrets_patterns import find_markings, find_secrets
 
 # Every reason this scorer gives, in the order it reports them.
 REASONS = (
@@ -43,8 +43,9 @@ REASONS = (
 MAX_MASKED_CHARS = 64  # a masked 3 KB private key says nothing more than its first 64 characters
 
 
-class SensitiveDataScorer:
+class SensitiveDataScorer(Scorer):
     name = "sensitive"
+    reason_prefixes = ("pii_", "secret_", "confidential_")
 
     def __init__(
         self,
@@ -54,6 +55,10 @@ class SensitiveDataScorer:
         max_spans: int = 200,  # spans kept in details per document; counts always cover every finding
         extra_email_domains: Iterable[str] = (),  # your own doc domains, on top of example.com and friends
     ) -> None:
+        # presidio and spaCy take seconds to import: paid by a scorer that will scan, not by every reader of
+        # the scorer registry (curation.table, the steward pages, `vetted retier`)
+        from curation.scorers.detect.pii_presidio import WINDOW_OVERLAP_CHARS, PresidioScanner
+
         if not 0.0 < min_score <= 1.0:
             raise ValueError(f"min_score must be in (0, 1] as presidio scores are (e.g. 0.5): {min_score}")
         if window_chars < 4 * WINDOW_OVERLAP_CHARS:
@@ -65,6 +70,8 @@ class SensitiveDataScorer:
             extra_email_domains=frozenset(d.lower() for d in extra_email_domains),
         )
 
+    # One document at a time (the base's score_batch): presidio's BatchAnalyzerEngine only batches spaCy's
+    # tokenizer (nlp.pipe), and pass 1 runs no NLP while pass-2 snippets are a few hundred characters.
     def score(self, doc: Document) -> ScoreResult:
         text = doc.text
         lowered = text.lower()
@@ -91,11 +98,6 @@ class SensitiveDataScorer:
         if len(hits) > self.max_spans:
             details["spans_dropped"] = len(hits) - self.max_spans
         return ScoreResult(self.name, 0.0 if reasons else 1.0, reasons, details)
-
-    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
-        # presidio's BatchAnalyzerEngine only batches spaCy's tokenizer (nlp.pipe), and pass 1 runs no NLP
-        # while pass-2 snippets are a few hundred characters: one document at a time loses nothing.
-        return [self.score(d) for d in docs]
 
 
 def _span(text: str, hit: Hit) -> Span:

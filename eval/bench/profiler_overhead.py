@@ -5,8 +5,9 @@
 
 Two real stages over a corpus: `load_score` reads every file through the connectors and quality-scores every
 document (CPU-bound parsing), `write` writes every document durably through pipelines.fsio (fsync-bound).
-Each run is a fresh child process, alternating off and on: the profiler installs a process-wide audit hook
-that cannot be removed, so a bare run must never share a process with a profiled one. Every child runs the
+Profiled, each stage hands its recorder (`st.io`) to the writes, as the flows do; bare, it hands None. Each
+run is a fresh child process, alternating off and on: the profiler installs a process-wide audit hook that
+cannot be removed, so a bare run must never share a process with a profiled one. Every child runs the
 stages once to warm the page cache and the interpreter, then times them `--inner` times; the figure per side
 is the median. The target is an overhead of at most 2 % of wall time. The fixed cost of one empty stage
 (snapshots, child sampler thread) is printed too: it is what a very short stage pays.
@@ -24,14 +25,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.io.recorder import IoRecorder
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_OVERHEAD = 0.02
 
 
-def _stages(corpus: Path, out_dir: Path) -> dict[str, Callable[[], None]]:
-    """The work itself, as plain functions in run order."""
+Stage = Callable[["IoRecorder | None"], None]
+
+
+def _stages(corpus: Path, out_dir: Path) -> dict[str, Stage]:
+    """The work itself, as plain functions in run order; each takes the recorder its writes go to."""
     from curation.connectors import FolderConnector
     from curation.models import Document
     from curation.scorers.quality import QualityScorer
@@ -41,15 +48,15 @@ def _stages(corpus: Path, out_dir: Path) -> dict[str, Callable[[], None]]:
     registry = load_registry(REPO / "sources.toml")
     state: dict[str, list[Document]] = {}
 
-    def load_score() -> None:
+    def load_score(recorder: IoRecorder | None) -> None:
         connector = FolderConnector(corpus, registry, max_file_bytes=64 * 2**20)
         docs = [d for d in connector if isinstance(d, Document)]
         QualityScorer().score_many(docs)
         state["docs"] = docs
 
-    def write() -> None:
+    def write(recorder: IoRecorder | None) -> None:
         for n, doc in enumerate(state["docs"]):
-            atomic_write_json(out_dir / f"{n}.json", {"id": doc.doc_id, "text": doc.text})
+            atomic_write_json(out_dir / f"{n}.json", {"id": doc.doc_id, "text": doc.text}, recorder=recorder)
 
     return {"load_score": load_score, "write": write}
 
@@ -67,10 +74,10 @@ def child(corpus: Path, profiled: bool, inner: int) -> dict[str, list[float]]:
             for name, run in stages.items():
                 start, cpu = time.perf_counter(), time.process_time()
                 if profiled:
-                    with profile.stage(name):
-                        run()
+                    with profile.stage(name) as st:
+                        run(st.io)
                 else:
-                    run()
+                    run(None)
                 if rep:  # the first round warms caches and is not counted
                     times.setdefault(name, []).append(time.perf_counter() - start)
                     times.setdefault(f"{name}.cpu", []).append(time.process_time() - cpu)
@@ -79,7 +86,7 @@ def child(corpus: Path, profiled: bool, inner: int) -> dict[str, list[float]]:
 
 def hook_cost(corpus: Path) -> dict[str, float]:
     """In a bare process: the audit events each stage raises, and what the files-opened hook adds to each."""
-    from pipelines.io.counters import files_opened
+    from pipelines.io.recorder import IoRecorder, activate
 
     def audit_loop(n: int = 200_000) -> float:
         start = time.perf_counter()
@@ -90,16 +97,16 @@ def hook_cost(corpus: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="vetted-bench-") as tmp:
         stages = _stages(corpus, Path(tmp))
         for run in stages.values():
-            run()  # warm, as the timed runs are
+            run(None)  # warm, as the timed runs are
         bare = audit_loop()
-        files_opened()  # installs the profiler's hook
-        per_event = audit_loop() - bare
+        with activate(IoRecorder()):  # installs the profiler's hook, with a recorder active as in a stage
+            per_event = audit_loop() - bare
         events: dict[str, float] = {}
         counting = {"n": 0}
         sys.addaudithook(lambda event, args: counting.__setitem__("n", counting["n"] + 1))
         for name, run in stages.items():
             counting["n"] = 0
-            run()
+            run(None)
             events[name] = counting["n"]
     return {"per_event_s": per_event} | {f"{name}.events": n for name, n in events.items()}
 

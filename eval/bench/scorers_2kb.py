@@ -58,10 +58,10 @@ def two_kb_documents(corpus: Path, registry) -> list:  # type: ignore[no-untyped
 def non_model_scorers(registry, today: date) -> list:  # type: ignore[no-untyped-def]
     """The ingest flow's scorers that need no model, with the flow's arguments (pipelines.stages)."""
     from curation.scorers.age import AgeScorer
-    from curation.scorers.duplicates import DuplicateScorer
+    from curation.scorers.duplicate import DuplicateScorer
     from curation.scorers.quality import QualityScorer
     from curation.scorers.sensitive import SensitiveDataScorer
-    from curation.scorers.source_trust import SourceTrustScorer
+    from curation.scorers.trust import SourceTrustScorer
 
     return [
         AgeScorer(registry, today=today),

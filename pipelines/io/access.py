@@ -1,4 +1,5 @@
-"""Darshan-style access counters for the reads and writes we make ourselves (pipelines.fsio.TracedFile).
+"""Darshan-style access counters for the reads and writes we make ourselves (pipelines.fsio.TracedFile),
+kept per recorder (pipelines.io.recorder), so each stage has its own.
 
 Per operation (read, write): calls, bytes, seconds inside the call, a histogram of access sizes in Darshan's
 bins (POSIX_SIZE_READ_0_100 ... POSIX_SIZE_READ_1G_PLUS, with K = 1024), and how many accesses were
@@ -57,6 +58,16 @@ class OpTally:
         self.sequential += offset >= previous_end
         self.sizes[size_bin(size)] += 1
 
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another tally of the same operation, given as its as_dict()."""
+        self.ops += other["ops"]
+        self.bytes += other["bytes"]
+        self.seconds += other["seconds"]
+        self.consecutive += other["consecutive"]
+        self.sequential += other["sequential"]
+        for name, count in other["sizes"].items():
+            self.sizes[name] += count
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ops": self.ops,
@@ -69,7 +80,7 @@ class OpTally:
 
 
 class AccessTally:
-    """Process-wide tally (like /proc/self/io); the profiler keeps the difference over a stage."""
+    """The accesses recorded by one pipelines.io.recorder.IoRecorder; safe to add to from several threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,6 +93,12 @@ class AccessTally:
     def snapshot(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {op: tally.as_dict() for op, tally in self._ops.items()}
+
+    def merge(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        """Add another tally's snapshot (from another thread or process) to this one."""
+        with self._lock:
+            for op, theirs in snapshot.items():
+                self._ops[op].merge(theirs)
 
 
 def access_delta(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -1,12 +1,10 @@
-"""What the kernel and our own helpers count for this process; the profiler takes a snapshot before and after
-a stage and keeps the difference.
+"""What the kernel counts for this process; the profiler takes a snapshot before and after a stage and keeps
+the difference. These figures are process-wide by nature: while two stages overlap in one process each sees
+the other's share too (the profile says so: StageRecord.overlapped). What our own code does (fsyncs, files
+opened, the access tally) is counted exactly per stage by pipelines.io.recorder instead.
 
 - /proc/self/io: logical bytes (rchar/wchar), device bytes (read_bytes/write_bytes), read/write calls.
 - getrusage: major page faults (reads through mmap never show in rchar).
-- pipelines.fsio: fsync count and seconds, and the access tally of the reads and writes we make ourselves.
-- files opened: a Python audit hook counts every `open` event (builtins.open, os.open, imports). Linux keeps
-  no per-process count of opens and /proc/self/fd is only a snapshot, so the hook is the one exact count we
-  can have; opens made inside native code (FAISS, pyarrow, torch's C++ writer) raise no event and are missed.
 - block-I/O wait: delayacct_blkio_ticks, field 42 of /proc/<pid>/task/<tid>/stat, summed over live threads.
   The kernel fills it only when delay accounting is on (`sysctl kernel.task_delayacct=1`, or the `delayacct`
   boot flag since Linux 5.14); otherwise it reads 0 and we say so (io_wait_source).
@@ -18,55 +16,18 @@ from __future__ import annotations
 
 import os
 import resource
-import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from pipelines.fsio import access_tally, fsync_stats
-
 IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
 CHILD_SAMPLE_S = 0.2  # how often live children are sampled: a child's I/O after its last sample is missed
-PSEUDO_FS = ("/proc/", "/sys/", "/dev/")  # not storage (and how we measure): opens there are not counted
 DELAYACCT_SYSCTL = Path("/proc/sys/kernel/task_delayacct")
 PSI_IO = Path("/proc/pressure/io")
 
 Counters = dict[str, float]
-
-
-class _OpenCounter:
-    """Counts `open` audit events. Audit hooks cannot be removed: one per process, installed on first use."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._installed = False
-        self._lock = threading.Lock()
-
-    def install(self) -> None:
-        with self._lock:
-            if not self._installed:
-                sys.addaudithook(self._hook)
-                self._installed = True
-
-    def _hook(self, event: str, args: tuple[object, ...]) -> None:
-        if event != "open":
-            return
-        path = args[0]
-        if isinstance(path, int):  # open(fd): no new file
-            return
-        text = os.fsdecode(path) if isinstance(path, bytes | os.PathLike) else str(path)
-        if not text.startswith(PSEUDO_FS):
-            self.count += 1  # under the GIL; a lost increment under free-threading would undercount by one
-
-
-_opens = _OpenCounter()  # process-wide, like /proc/self/io
-
-
-def files_opened() -> int:
-    _opens.install()
-    return _opens.count
 
 
 def proc_io(proc: psutil.Process) -> Counters | None:
@@ -158,17 +119,14 @@ def host_io_pressure_s() -> float | None:
 
 @dataclass(slots=True)
 class Snapshot:
-    """This process's cumulative counters at one moment (children that were waited for included in CPU)."""
+    """This process's cumulative kernel counters at one moment (children that were waited for included in
+    CPU)."""
 
     io: Counters
     cpu_s: float
     major_faults: int
-    fsync_count: int
-    fsync_s: float
-    files_opened: int
     blkio_s: float | None
     host_io_pressure_s: float | None
-    access: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 def take_snapshot() -> Snapshot:
@@ -176,17 +134,12 @@ def take_snapshot() -> Snapshot:
     cpu = me.cpu_times()
     self_ru = resource.getrusage(resource.RUSAGE_SELF)
     child_ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    fs = fsync_stats()
     return Snapshot(
         io=proc_io(me) or dict.fromkeys(IO_FIELDS, 0.0),
         cpu_s=cpu.user + cpu.system + cpu.children_user + cpu.children_system,
         major_faults=self_ru.ru_majflt + child_ru.ru_majflt,
-        fsync_count=fs.count,
-        fsync_s=fs.seconds,
-        files_opened=files_opened(),
         blkio_s=blkio_wait_s(),
         host_io_pressure_s=host_io_pressure_s(),
-        access=access_tally().snapshot(),
     )
 
 

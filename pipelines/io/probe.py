@@ -6,19 +6,22 @@ as serving does. mode `read` reads the whole file at load; mode `mmap` maps the 
 and the first searches pay the reads as major page faults (they never show in rchar). Queries are random unit
 vectors: a flat search scans every vector whatever the query, so content does not change its I/O.
 
-probe_retriever: the real serving path (SafeRetriever: docstore, FAISS, tier table), load and questions,
-cold and warm. Cold means our build folder and tables were evicted first (pipelines.io.cache), and each
-load stage notes how much of them really left the cache.
+probe_retriever: the real serving path, load and questions, cold and warm. Cold means our build folder and
+tables were evicted first (pipelines.io.cache), and each load stage notes how much of them really left the
+cache. Serving is a higher layer, so the retriever comes from the caller (`vetted io probe` passes serving's
+SafeRetriever: docstore, FAISS, tier table); the probe owns only what is measured and when.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from pipelines.index_store import read_faiss
+from pipelines.embedding import Embedder, embedder_for
+from pipelines.index_store import current_build, read_faiss
 from pipelines.io.cache import evict, eviction_summary
 from pipelines.profiler import RunProfile
 from pipelines.settings import Settings
@@ -32,6 +35,10 @@ DEFAULT_QUESTIONS = (
     "How do I configure replication between two database servers?",
     "Why does pip fail to install a package behind a proxy?",
 )
+
+
+class Retriever(Protocol):
+    def retrieve(self, question: str) -> Sequence[object]: ...
 
 
 def _evict_note(paths: Sequence[Path], cache: str) -> dict[str, float | int | str]:
@@ -76,13 +83,14 @@ def probe_index(profile: RunProfile, build: Path, *, queries: int = 64, k: int =
 
 
 def probe_retriever(
-    profile: RunProfile, settings: Settings, *, questions: Sequence[str] = DEFAULT_QUESTIONS
+    profile: RunProfile,
+    settings: Settings,
+    open_retriever: Callable[[Embedder], Retriever],
+    *,
+    questions: Sequence[str] = DEFAULT_QUESTIONS,
 ) -> None:
-    """The serving path (load the retriever, answer retrieval for each question), cold then warm."""
-    from pipelines.embedding import embedder_for
-    from pipelines.index_store import current_build
-    from serving.retriever import SafeRetriever
-
+    """The serving path, cold then warm: `open_retriever(embedder)` is the load stage, one `retrieve` per
+    question the query stage. The embedder is built and its model loaded before any stage (not index I/O)."""
     work = settings.work_dir
     build = current_build(work)
     if build is None:
@@ -94,12 +102,7 @@ def probe_retriever(
     for cache in CACHES:
         note = _evict_note([build, *tables], cache)
         with profile.stage(f"serve_load_{cache}") as st:
-            retriever = SafeRetriever(
-                work,
-                embedder,
-                top_k=settings.retrieval.top_k,
-                min_similarity=settings.retrieval.min_similarity,
-            )
+            retriever = open_retriever(embedder)
             st.items(items_in=1, items_out=1)
             st.note(**note)
         with profile.stage(f"serve_query_{cache}") as st:

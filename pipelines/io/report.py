@@ -156,6 +156,12 @@ def _training_charts(profile: dict[str, Any]) -> list[str]:
         )
         summary = profile.get("checkpoint_summary", {})
         items = "".join(f"<li><code>{escape(k)}</code>: {v:.4g}</li>" for k, v in summary.items())
+        if own := profile.get("checkpoint_io"):  # persists not charged to a stage
+            written = fmt_bytes(own["access"]["write"]["bytes"])
+            items += (
+                f"<li>persists' own I/O not charged to a stage: {own['fsync_count']:,} fsyncs taking "
+                f"{own['fsync_s']:.3f} s, {written} written, {own['files_opened']:,} files opened</li>"
+            )
         out.append(f"<ul class=note>{items}</ul>")
     return out
 
@@ -166,12 +172,22 @@ def _table(stages: list[dict[str, Any]]) -> str:
     for s in stages:
         cells = "".join(f"<td>{_cell(s.get(key, 0), how)}</td>" for key, _, how in TABLE_COLUMNS)
         notes = ", ".join(f"{k}={v}" for k, v in s.get("extra", {}).items())
+        if s.get("overlapped"):
+            notes = ", ".join(filter(None, [notes, "overlapped " + " ".join(s["overlapped"])]))
         rows.append(f"<tr><th>{escape(s['stage'])}</th>{cells}<td>{escape(notes)}</td></tr>")
     return f"<table><tr><th>stage</th>{head}<th>notes</th></tr>{''.join(rows)}</table>"
 
 
 def _sources(stages: list[dict[str, Any]]) -> str:
     background = sum(s.get("background_io", {}).get("wchar", 0) for s in stages)
+    overlapped = sorted(s["stage"] for s in stages if s.get("overlapped"))
+    shared = (
+        f"<li>{escape(', '.join(overlapped))} ran while other stages (or a checkpoint persist) ran in the "
+        "same process: their kernel figures (read, written, device, calls, CPU, faults, I/O wait) include "
+        "the others' share; fsyncs, files opened and access sizes are each stage's own.</li>"
+        if overlapped
+        else ""
+    )
     kinds = {s.get("io_wait_source", "instrumented") for s in stages}
     if kinds == {"delayacct"}:
         wait = "I/O wait is the kernel's block-I/O delay accounting for this process's threads."
@@ -189,8 +205,9 @@ def _sources(stages: list[dict[str, Any]]) -> str:
         "<li>device: bytes that reached the block layer (read_bytes, write_bytes); read minus "
         "device read is what the page cache served.</li><li>Reads through mmap (FAISS with mmap, "
         "safetensors) skip read(2): they show as major page faults.</li>"
-        f"<li>{wait}</li>"
-        "<li>Files opened counts Python-level opens; files opened by native code are not seen.</li></ul>"
+        f"<li>{wait}</li>{shared}"
+        "<li>Files opened counts Python-level opens on the stage's own thread; files opened by native code "
+        "are not seen.</li></ul>"
     )
 
 

@@ -22,7 +22,7 @@ def get_work_dir(request: Request) -> Path:
 WorkDir = Annotated[Path, Depends(get_work_dir)]
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
 def metrics(work_dir: WorkDir) -> Response:
     path = latest_profile(work_dir)
     return Response(render_metrics(load_profile(path) if path else None), media_type=CONTENT_TYPE)

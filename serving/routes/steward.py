@@ -16,7 +16,16 @@ from fastapi.responses import HTMLResponse
 from curation.models import Tier
 from serving.auth import Steward
 from serving.deps import StewardSvc
-from serving.steward_schemas import OverrideIn, OverrideOut
+from serving.schemas import ErrorOut
+from serving.steward_schemas import (
+    AuditEntry,
+    DocumentOut,
+    DocumentsPage,
+    OverrideIn,
+    OverrideOut,
+    OverrideRow,
+    SummaryOut,
+)
 from serving.steward_service import IndexUpdateFailed, UnknownDocument
 
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -29,7 +38,19 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-router = APIRouter(prefix="/steward", tags=["steward"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": ErrorOut, "description": "no such document"}
+}
+CSV_TYPE = "text/csv; charset=utf-8"
+
+router = APIRouter(
+    prefix="/steward",
+    tags=["steward"],
+    responses={
+        status.HTTP_401_UNAUTHORIZED: {"model": ErrorOut, "description": "no or wrong steward token"},
+        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorOut, "description": "no steward workflow here"},
+    },
+)
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
@@ -43,9 +64,10 @@ def script() -> Response:
     return Response(body, media_type="text/javascript; charset=utf-8", headers=PAGE_HEADERS)
 
 
-@router.get("/api/summary")
-def summary(_: Steward, steward: StewardSvc) -> dict[str, Any]:
-    return steward.summary()
+# exclude_unset: a run's summary.json goes out as the file holds it (older runs wrote fewer fields, no nulls)
+@router.get("/api/summary", response_model_exclude_unset=True)
+def summary(_: Steward, steward: StewardSvc) -> SummaryOut:
+    return SummaryOut.model_validate(steward.summary())
 
 
 @router.get("/api/documents")
@@ -58,19 +80,26 @@ def documents(
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
-    return steward.documents(tier=tier, source=source, reason=reason, q=q, limit=limit, offset=offset)
+) -> DocumentsPage:
+    page = steward.documents(tier=tier, source=source, reason=reason, q=q, limit=limit, offset=offset)
+    return DocumentsPage.model_validate(page)
 
 
-@router.get("/api/documents/{doc_id:path}")
-def document(doc_id: str, _: Steward, steward: StewardSvc) -> dict[str, Any]:
+@router.get("/api/documents/{doc_id:path}", responses=NOT_FOUND)
+def document(doc_id: str, _: Steward, steward: StewardSvc) -> DocumentOut:
     try:
-        return steward.document(doc_id)
+        return DocumentOut.model_validate(steward.document(doc_id))
     except UnknownDocument:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no document {doc_id!r}") from None
 
 
-@router.post("/api/overrides", response_model=OverrideOut)
+@router.post(
+    "/api/overrides",
+    responses={
+        **NOT_FOUND,
+        status.HTTP_500_INTERNAL_SERVER_ERROR: {"model": ErrorOut, "description": "stored; the index failed"},
+    },
+)
 def override(body: OverrideIn, who: Steward, steward: StewardSvc) -> OverrideOut:
     try:
         result = steward.apply_override(doc_id=body.doc_id, tier=Tier(body.tier), who=who, why=body.why)
@@ -84,15 +113,16 @@ def override(body: OverrideIn, who: Steward, steward: StewardSvc) -> OverrideOut
 
 
 @router.get("/api/overrides")
-def overrides(_: Steward, steward: StewardSvc) -> list[dict[str, Any]]:
-    return steward.overrides()
+def overrides(_: Steward, steward: StewardSvc) -> list[OverrideRow]:
+    """Every override, newest first."""
+    return [OverrideRow.model_validate(o) for o in steward.overrides()]
 
 
-@router.get("/api/overrides.csv")
+@router.get("/api/overrides.csv", response_class=Response, responses={200: {"content": {CSV_TYPE: {}}}})
 def overrides_csv(_: Steward, steward: StewardSvc) -> Response:
     return Response(
         steward.overrides_csv(),
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV_TYPE,
         headers={"Content-Disposition": 'attachment; filename="vetted-overrides.csv"'},
     )
 
@@ -100,5 +130,6 @@ def overrides_csv(_: Steward, steward: StewardSvc) -> Response:
 @router.get("/api/audit")
 def audit(
     _: Steward, steward: StewardSvc, limit: Annotated[int, Query(ge=1, le=5000)] = 200
-) -> list[dict[str, Any]]:
-    return steward.audit(limit)
+) -> list[AuditEntry]:
+    """The newest `limit` entries of the audit log, newest first."""
+    return [AuditEntry.model_validate(a) for a in steward.audit(limit)]

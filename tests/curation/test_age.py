@@ -4,7 +4,7 @@ import pytest
 
 from curation.models import Document
 from curation.scorers.age import AgeScorer
-from curation.scorers.versions import version_of
+from curation.scorers.detect.versions import version_of
 from curation.sources import SourceRegistry, SourceSpec, SourceType
 from tests.curation.helpers import doc
 

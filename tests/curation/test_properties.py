@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from curation.models import Document, ScoreResult
 from curation.scorers.age import AgeScorer
-from curation.scorers.duplicates import DuplicateScorer
+from curation.scorers.duplicate import DuplicateScorer
 from curation.scorers.quality import QualityScorer
 from curation.scorers.relevance import RelevanceScorer
 from curation.scorers.sensitive import SensitiveDataScorer
-from curation.scorers.source_trust import SourceTrustScorer
+from curation.scorers.trust import SourceTrustScorer
 from curation.sources import load_registry
 from curation.table import _json_value
 from eval.pii_set.measure import load_set

@@ -47,20 +47,11 @@ def _tiers(path: Path) -> dict[str, str]:
 @pytest.fixture
 def no_scorer_runs(monkeypatch):
     """Every scorer fails if anything calls it: re-tiering must not."""
-    from curation.scorers import age, duplicates, quality, relevance, sensitive, source_trust
+    from curation.scorers import SCORER_CLASSES
 
-    classes = [
-        age.AgeScorer,
-        duplicates.DuplicateScorer,
-        quality.QualityScorer,
-        relevance.RelevanceScorer,
-        sensitive.SensitiveDataScorer,
-        source_trust.SourceTrustScorer,
-    ]
-    for cls in classes:
-        for method in ("score", "score_many"):
-            if hasattr(cls, method):
-                monkeypatch.setattr(cls, method, lambda *a, **k: pytest.fail("a scorer ran during retier"))
+    for cls in SCORER_CLASSES:
+        for method in ("score", "score_batch", "score_many"):
+            monkeypatch.setattr(cls, method, lambda *a, **k: pytest.fail("a scorer ran during retier"))
 
 
 def test_stored_reasons_go_back_to_their_scorers():

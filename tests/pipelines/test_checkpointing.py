@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 import torch
 
+from pipelines import checkpointing
 from pipelines.checkpointing import Checkpointer, load_checkpoint
+from pipelines.fsio import atomic_write_bytes
 from pipelines.profiler import RunProfile
 
 
@@ -21,7 +26,7 @@ def test_saves_record_stall_and_persist_and_restore_the_snapshot(tmp_path):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     path = tmp_path / "ckpt" / "last.pt"
     profile = RunProfile("t")
-    with profile.stage("train"), Checkpointer(profile) as ckpt:
+    with profile.stage("train") as st, Checkpointer(profile, recorder=st.io) as ckpt:  # charged to train
         for step in range(3):
             _train_step(model, opt)
             ckpt.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, path)
@@ -36,6 +41,10 @@ def test_saves_record_stall_and_persist_and_restore_the_snapshot(tmp_path):
     assert records[1].stall_s == records[1].waited_for_previous_s + records[1].snapshot_s
     stage = profile.stages[0]
     assert stage.fsync_count == 6  # each save: the file and its folder
+    # each save opens its temporary file and its folder on the persist thread (exact in the test below);
+    # the training thread adds the modules torch imports on first use
+    assert stage.files_opened >= 6
+    assert stage.overlapped == ["checkpoint_persist"]  # the persists' kernel I/O is in train's wchar too
     assert stage.access["write"]["bytes"] >= 3 * path.stat().st_size * 0.99
     assert stage.access["write"]["sequential_share"] == 1.0
 
@@ -67,3 +76,39 @@ def test_a_failed_persist_is_raised_in_the_training_thread(tmp_path):
         ckpt.wait()
     assert profile.checkpoints[0].error and not profile.checkpoints[0].done
     assert profile.to_dict()["checkpoint_summary"] == {}
+
+
+def test_a_background_persist_is_not_counted_in_the_stage_running_meanwhile(tmp_path, monkeypatch):
+    state = {"w": torch.randn(256, 256)}
+    warm = Checkpointer(RunProfile("warm-up"))  # torch's first save imports modules (opens): not measured
+    warm.save(state, tmp_path / "warm.pt")
+    warm.wait()
+
+    gate = threading.Event()
+    real_persist = checkpointing.persist
+
+    def persist_when_let(*args, **kwargs):
+        assert gate.wait(timeout=30), "the test never let the persist run"
+        real_persist(*args, **kwargs)
+
+    monkeypatch.setattr(checkpointing, "persist", persist_when_let)
+    profile = RunProfile("t")
+    path = tmp_path / "ckpt" / "last.pt"
+    with profile.stage("train"):
+        ckpt = Checkpointer(profile)  # no recorder: the profile's checkpoint_io
+        ckpt.save(state, path)
+    with profile.stage("eval") as st:
+        gate.set()  # the save from train persists now, while eval runs and writes its own file
+        atomic_write_bytes(tmp_path / "eval.bin", os.urandom(1000), recorder=st.io)
+        ckpt.wait()
+    train, evaluation = profile.stages
+    assert (evaluation.fsync_count, evaluation.files_opened) == (2, 2)  # its own write: file and folder
+    assert evaluation.access["write"]["ops"] == 1 and evaluation.access["write"]["bytes"] == 1000
+    assert (train.fsync_count, train.files_opened, train.access["write"]["ops"]) == (0, 0, 0)
+    assert evaluation.overlapped == ["checkpoint_persist"]
+
+    persisted = profile.checkpoint_io.snapshot()
+    assert (persisted["fsync_count"], persisted["files_opened"]) == (2, 2)
+    assert persisted["access"]["write"]["bytes"] == path.stat().st_size
+    written = profile.to_dict()["checkpoint_io"]["access"]["write"]
+    assert written["bytes"] == path.stat().st_size and written["sequential_share"] == 1.0

@@ -18,6 +18,7 @@ from pipelines.index_store import (
     read_manifest,
     remove_documents,
 )
+from pipelines.io.recorder import IoRecorder
 from pipelines.stages import chunk_documents, embed_chunks
 from serving.retriever import SafeRetriever
 from tests.serving.steward_workdir import documents, make_work_dir
@@ -67,6 +68,17 @@ def test_remove_documents_swaps_in_a_build_without_their_chunks_and_leaves_the_o
     assert "VACUUM reclaims" not in (new / "docstore.json").read_text()
     assert snapshot(old) == before  # the build in use was never touched
     assert "pg" in top_doc(old, embedder, VACUUM_QUESTION)
+
+
+def test_a_writer_counts_its_fsyncs_and_writes_into_the_recorder_it_is_given(work):
+    recorder = IoRecorder()
+    info = remove_documents(work.work_dir, ["pg"], recorder=recorder)
+    figures = recorder.snapshot()
+    # manifest.json and CURRENT: each file and its folder; then every file of the build once more
+    assert figures["fsync_count"] == len(list(info.path.iterdir())) + 4
+    pointer = info.path.parent / "CURRENT"
+    written = (info.path / "manifest.json").stat().st_size + pointer.stat().st_size
+    assert figures["access"]["write"]["ops"] == 2 and figures["access"]["write"]["bytes"] == written
 
 
 def test_add_documents_makes_a_document_retrievable_and_replaces_its_old_chunks(work, embedder):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from llama_index.core.schema import TextNode
 
-from pipelines.index_store import faiss_file, write_build
+from pipelines.index_store import faiss_file, read_faiss, write_build
 from pipelines.io.cache import evict
-from pipelines.io.probe import probe_index
+from pipelines.io.probe import probe_index, probe_retriever
 from pipelines.profiler import RunProfile
+from pipelines.settings import load_settings
 
 DIM, CHUNKS = 384, 3000  # a 4.6 MB flat index: enough pages to tell read from mmap
 
@@ -58,3 +62,39 @@ def test_read_pays_at_load_and_mmap_pays_at_query(build):
 def test_evicting_a_build_covers_every_file_in_it(build):
     results = evict([build])
     assert {r.path for r in results} >= {str(faiss_file(build)), str(build / "manifest.json")}
+
+
+class FaissRetriever:
+    """A retriever over the build's own FAISS index: what the probe needs of serving's SafeRetriever."""
+
+    def __init__(self, build, embedder, k):
+        self.index, self.embedder, self.k = read_faiss(build), embedder, k
+
+    def retrieve(self, question):
+        _, ids = self.index.search(self.embedder.embed([question]), self.k)
+        return [i for i in ids[0].tolist() if i >= 0]
+
+
+def test_the_serving_path_is_loaded_inside_each_load_stage(build):
+    profile = RunProfile("probe")
+    opened_after = []  # how many stages had finished when the retriever was built
+
+    def open_retriever(embedder):
+        opened_after.append(len(profile.stages))
+        return FaissRetriever(build, embedder, k=4)
+
+    settings = load_settings(None, {"paths.work_dir": str(build.parent.parent)})
+    probe_retriever(profile, settings, open_retriever, questions=("a", "b", "c"))
+    stages = {s.stage: s for s in profile.stages}
+    assert list(stages) == ["serve_load_cold", "serve_query_cold", "serve_load_warm", "serve_query_warm"]
+    assert opened_after == [0, 2]
+    size = faiss_file(build).stat().st_size
+    assert stages["serve_load_cold"].rchar >= size and stages["serve_load_warm"].rchar >= size
+    assert stages["serve_query_warm"].items_in == 3 and stages["serve_query_warm"].items_out == 3 * 4
+    assert stages["serve_query_warm"].rchar < size / 10  # the index is in memory: queries read little
+
+
+def test_the_probe_imports_no_serving_module():
+    code = "import sys, pipelines.io.probe; print(sorted(m for m in sys.modules if m.startswith('serving')))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"  # serving is a higher layer: the retriever is passed in

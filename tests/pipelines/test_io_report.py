@@ -21,11 +21,11 @@ def run(tmp_path):
     profile = RunProfile(run_id)
     with profile.stage("write <files>") as st:  # a name that needs escaping
         for i in range(4):
-            atomic_write_bytes(run_dir / "data" / f"{i}.bin", os.urandom(256 * 1024))
+            atomic_write_bytes(run_dir / "data" / f"{i}.bin", os.urandom(256 * 1024), recorder=st.io)
         st.items(items_in=4, items_out=4)
     with profile.stage("read") as st:
         for i in range(4):
-            with traced_open(run_dir / "data" / f"{i}.bin") as fh:
+            with traced_open(run_dir / "data" / f"{i}.bin", recorder=st.io) as fh:
                 fh.read()
         st.items(items_in=4, items_out=4)
     profile.write(run_dir / PROFILE_FILE)
@@ -62,3 +62,18 @@ def test_runs_are_found_by_id_folder_file_or_latest(run):
         assert find_profile(given, work) == expected
     with pytest.raises(FileNotFoundError, match="no I/O profile"):
         find_profile("no-such-run", work)
+
+
+def test_the_report_says_which_stages_shared_their_kernel_figures(tmp_path):
+    from pipelines.io.report import render_report
+
+    profile = RunProfile("t")
+    with profile.stage("outer") as st:
+        atomic_write_bytes(tmp_path / "a.bin", b"x" * 100, recorder=st.io)
+        with profile.stage("inner"):
+            pass
+    with profile.stage("alone"):
+        pass
+    html = render_report(profile.to_dict())
+    assert "inner, outer ran while other stages" in html
+    assert "overlapped inner" in html and "overlapped outer" in html and "overlapped alone" not in html

@@ -3,7 +3,10 @@ import mmap
 import os
 import subprocess
 import sys
+import threading
 import time
+
+import pytest
 
 from pipelines.fsio import atomic_write_bytes, traced_open
 from pipelines.io.counters import delayacct_enabled
@@ -16,7 +19,7 @@ def test_known_write_with_fsync_is_recorded(tmp_path):
     profile = RunProfile("t")
     with profile.stage("write") as st:
         for i in range(3):
-            atomic_write_bytes(tmp_path / f"f{i}.bin", os.urandom(MB))
+            atomic_write_bytes(tmp_path / f"f{i}.bin", os.urandom(MB), recorder=st.io)
         st.items(items_in=3, items_out=3)
     rec = profile.stages[0]
     assert rec.wchar >= 3 * MB
@@ -71,6 +74,7 @@ def test_profile_json_lists_stages_with_dlio_style_fields(tmp_path):
     data = json.loads(profile.write(tmp_path / "io_profile.json").read_text())
     stage = data["stages"][0]
     assert data["run_id"] == "run-1" and stage["stage"] == "load"
+    assert stage["overlapped"] == []  # one stage at a time: its kernel figures are its own
     for key in (
         "rchar",
         "wchar",
@@ -98,9 +102,9 @@ def test_files_opened_counts_each_python_open(tmp_path):
 def test_our_reads_and_writes_fill_a_darshan_histogram(tmp_path):
     path = tmp_path / "data.bin"
     profile = RunProfile("t")
-    with profile.stage("access"):
-        atomic_write_bytes(path, os.urandom(5000))
-        with traced_open(path) as fh:
+    with profile.stage("access") as st:
+        atomic_write_bytes(path, os.urandom(5000), recorder=st.io)
+        with traced_open(path, recorder=st.io) as fh:
             while fh.read(2048):  # 2048, 2048, 904: front to back
                 pass
             fh.seek(100)
@@ -116,8 +120,8 @@ def test_our_reads_and_writes_fill_a_darshan_histogram(tmp_path):
 
 def test_io_wait_says_where_it_comes_from(tmp_path):
     profile = RunProfile("t")
-    with profile.stage("fsync"):
-        atomic_write_bytes(tmp_path / "f.bin", os.urandom(MB))
+    with profile.stage("fsync") as st:
+        atomic_write_bytes(tmp_path / "f.bin", os.urandom(MB), recorder=st.io)
     rec = profile.stages[0]
     if delayacct_enabled():
         assert rec.io_wait_source == "delayacct"
@@ -145,15 +149,15 @@ def test_timed_batches_count_waiting_for_a_batch_as_io(tmp_path):
         files.append(tmp_path / f"b{i}.bin")
         files[-1].write_bytes(os.urandom(MB))
 
-    def loader():
+    def loader(recorder):
         for path in files:
             time.sleep(0.05)  # a slow store
-            with traced_open(path) as fh:
+            with traced_open(path, recorder=recorder) as fh:
                 yield fh.read()
 
     profile = RunProfile("t")
     with profile.stage("train") as st:
-        for batch in st.timed_batches(loader(), samples=lambda b: 1, nbytes=len):
+        for batch in st.timed_batches(loader(st.io), samples=lambda b: 1, nbytes=len):
             time.sleep(0.02)  # the step's compute
             assert len(batch) == MB
     steps = profile.stages[0].steps
@@ -177,3 +181,100 @@ def test_children_already_running_are_background_not_stage_io(tmp_path):
     rec = profile.stages[0]
     assert rec.wchar < MB  # reaped in the stage, but it was running before: background, not the stage's
     assert 2 * MB <= rec.background_io["wchar"] < 3 * MB
+
+
+def _writer(tmp, profile, name, files, size, reads, start):
+    """A stage on its own thread: `files` durable writes of `size` bytes, then `reads` traced reads."""
+
+    def run():
+        with profile.stage(name) as st:
+            start.wait(timeout=10)  # both stages are open before either writes: they overlap
+            for i in range(files):
+                atomic_write_bytes(tmp / f"{name}-{i}.bin", os.urandom(size), recorder=st.io)
+            for i in range(reads):
+                with traced_open(tmp / f"{name}-{i}.bin", recorder=st.io) as fh:
+                    fh.read()
+            start.wait(timeout=10)  # and neither closes before the other has written
+
+    return threading.Thread(target=run, name=name)
+
+
+def test_two_stages_on_two_threads_get_exactly_their_own_counts(tmp_path):
+    profile = RunProfile("t")
+    start = threading.Barrier(2)
+    threads = [
+        _writer(tmp_path, profile, "small", files=3, size=1000, reads=0, start=start),
+        _writer(tmp_path, profile, "large", files=5, size=20_000, reads=2, start=start),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    small, large = (next(s for s in profile.stages if s.stage == n) for n in ("small", "large"))
+    # each durable write: the file and its folder fsynced, the temporary file and the folder opened
+    assert (small.fsync_count, small.files_opened) == (6, 6)
+    assert (large.fsync_count, large.files_opened) == (10, 12)  # + the two files read back
+    assert (small.access["write"]["ops"], small.access["write"]["bytes"]) == (3, 3000)
+    assert small.access["read"]["ops"] == 0
+    assert (large.access["write"]["ops"], large.access["write"]["bytes"]) == (5, 100_000)
+    assert (large.access["read"]["ops"], large.access["read"]["bytes"]) == (2, 40_000)
+    # /proc/self/io saw both: each says which stage its kernel figures are shared with
+    assert small.overlapped == ["large"] and large.overlapped == ["small"]
+    assert small.wchar >= 3000 + 100_000 * 0.99
+
+
+def test_an_open_on_another_thread_is_not_counted_in_the_stage(tmp_path):
+    from pipelines.io.recorder import activate
+
+    def open_files(prefix, n, recorder=None):
+        def run():
+            if recorder is None:
+                for i in range(n):
+                    (tmp_path / f"{prefix}{i}").write_bytes(b"x")
+                return
+            with activate(recorder):  # a worker of the stage opts in
+                for i in range(n):
+                    (tmp_path / f"{prefix}{i}").write_bytes(b"x")
+
+        return threading.Thread(target=run)
+
+    profile = RunProfile("t")
+    with profile.stage("main") as st:
+        (tmp_path / "mine").write_bytes(b"x")
+        other, worker = open_files("other", 4), open_files("worker", 2, st.io)
+        for t in (other, worker):
+            t.start()
+            t.join()
+    assert profile.stages[0].files_opened == 1 + 2  # its own open and its worker's, never the other thread's
+
+
+def test_a_stage_that_fails_stops_counting_this_threads_opens(tmp_path):
+    profile = RunProfile("t")
+    with pytest.raises(RuntimeError, match="stage failed"), profile.stage("fails") as st:
+        (tmp_path / "a").write_bytes(b"x")
+        raise RuntimeError("stage failed")
+    (tmp_path / "b").write_bytes(b"x")  # after the stage: counted nowhere
+    assert profile.stages[0].files_opened == 1 and st.io.snapshot()["files_opened"] == 1
+    with profile.stage("next"):
+        (tmp_path / "c").write_bytes(b"x")
+    assert profile.stages[1].files_opened == 1 and profile.stages[1].overlapped == []
+
+
+def test_nested_stages_each_count_an_open_once_and_name_each_other(tmp_path):
+    profile = RunProfile("t")
+    with profile.stage("outer"):
+        (tmp_path / "a").write_bytes(b"x")
+        with profile.stage("inner"):
+            (tmp_path / "b").write_bytes(b"x")
+    inner, outer = profile.stages
+    assert (outer.files_opened, inner.files_opened) == (2, 1)
+    assert outer.overlapped == ["inner"] and inner.overlapped == ["outer"]
+
+
+def test_writes_without_a_recorder_are_counted_nowhere(tmp_path):
+    profile = RunProfile("t")
+    with profile.stage("bare"):
+        atomic_write_bytes(tmp_path / "f.bin", os.urandom(1000))  # recorder=None: records nothing
+    rec = profile.stages[0]
+    assert rec.fsync_count == 0 and rec.access["write"]["ops"] == 0
+    assert rec.files_opened == 2  # opens are seen by the hook on the stage's thread all the same

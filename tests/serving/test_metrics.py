@@ -28,7 +28,7 @@ def _run(work_dir) -> str:
     run_id, run_dir = new_run_dir(work_dir)
     profile = RunProfile(run_id)
     with profile.stage("write") as st:
-        atomic_write_bytes(run_dir / "data.bin", os.urandom(2 * MB))
+        atomic_write_bytes(run_dir / "data.bin", os.urandom(2 * MB), recorder=st.io)
         st.items(items_in=1, items_out=1)
     profile.write(run_dir / PROFILE_FILE)
     return run_id

@@ -17,7 +17,7 @@ from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, Reco
 from presidio_analyzer import predefined_recognizers as pr
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from curation.scorers.sensitive_rules import number_embedded
+from curation.scorers.detect.example_rules import number_embedded
 
 LANGUAGE = "en"
 CONTEXT_CHARS = 160  # text before a hit searched for context words: covers presidio's 5-word prefix

@@ -1,6 +1,6 @@
 from datetime import date
 
-from curation.scorers.duplicates import DuplicateScorer
+from curation.scorers.duplicate import DuplicateScorer
 from tests.curation.helpers import doc
 
 BASE = " ".join(f"token{i}" for i in range(300))

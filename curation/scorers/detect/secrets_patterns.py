@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from curation.scorers.sensitive_rules import Hit, HitSet, secret_ignore_reason
+from curation.scorers.detect.example_rules import Hit, HitSet, secret_ignore_reason
 
 MAX_KEY_BLOCK_CHARS = 20_000  # an RSA-8192 PEM is ~6.5 KB; past this the END line belongs to something else
 

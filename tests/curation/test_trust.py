@@ -1,6 +1,6 @@
 import pytest
 
-from curation.scorers.source_trust import SourceTrustScorer
+from curation.scorers.trust import SourceTrustScorer
 from curation.sources import SourceRegistry, SourceSpec, SourceType, TrustSignals
 from tests.curation.helpers import doc
 

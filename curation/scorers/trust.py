@@ -15,9 +15,9 @@ Flags that lower trust: `trust_unknown_source`, `trust_low_source` (the prior, b
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from curation.models import Document, ScoreResult
+from curation.scorers.base import Scorer
 from curation.sources import SourceRegistry
 
 SCAN_CHARS = 100_000  # signals sit in headers and trailers; a 50 MB document is not read whole for them
@@ -49,8 +49,9 @@ _RESOLUTION_TRIGGERS = ("resol", "solution", "closes:", "lp:")
 _REVIEWER_TRIGGERS = ("reviewed", "approved", "acked")
 
 
-class SourceTrustScorer:
+class SourceTrustScorer(Scorer):
     name = "trust"
+    reason_prefixes = ("trust_",)
 
     def __init__(self, registry: SourceRegistry, *, low_below: float = 0.5) -> None:
         self.registry = registry
@@ -94,9 +95,6 @@ class SourceTrustScorer:
             if lowered.split("<", 1)[0].strip() in authors:  # "Jane Doe <jane@x.org>" on an "Author:" line
                 return True
         return False
-
-    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
-        return [self.score(d) for d in docs]
 
 
 def _has_resolution(doc: Document, lowered: str) -> bool:

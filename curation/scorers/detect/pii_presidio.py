@@ -2,7 +2,7 @@
 
 Two passes, so long documents are scanned whole and still fast:
 1. Every recognizer runs over the text in windows of `window_chars` with no NLP at all, and within a window
-   only over the regions its patterns could match (sensitive_prefilter: digit runs for IDs and cards, "DE89"
+   only over the regions its patterns could match (pii_prefilter: digit runs for IDs and cards, "DE89"
    for IBANs). A hit that already reaches `min_score` (a validated e-mail, a Luhn-checked card, an IBAN
    with a good checksum) is kept as is.
 2. A hit that can only pass with a context word ("phone", "nhs", "ssn" in the five words before it) is
@@ -25,22 +25,22 @@ from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from spacy.tokens import Doc
 
-from curation.scorers.sensitive_prefilter import PrefilteredAnalyzer
-from curation.scorers.sensitive_recognizers import (
-    CONTEXT_CHARS,
-    CONTEXT_REQUIRED,
-    ENTITY_REASONS,
-    LANGUAGE,
-    build_recognizers,
-    phone_shaped,
-)
-from curation.scorers.sensitive_rules import (
+from curation.scorers.detect.example_rules import (
     Hit,
     card_ignore_reason,
     email_ignore_reason,
     ip_ignore_reason,
     number_embedded,
     preceding,
+)
+from curation.scorers.detect.pii_prefilter import PrefilteredAnalyzer
+from curation.scorers.detect.pii_recognizers import (
+    CONTEXT_CHARS,
+    CONTEXT_REQUIRED,
+    ENTITY_REASONS,
+    LANGUAGE,
+    build_recognizers,
+    phone_shaped,
 )
 
 CONTEXT_BOOST = 0.35  # presidio's context_similarity_factor: what one context word adds to a score

@@ -13,7 +13,7 @@ here gets only the regions of the text that hold what its patterns cannot do wit
 - the e-mail recognizer windows itself around each "@": it gets the text.
 A region is the trigger plus REGION_PAD characters each side, so \\b and look-behinds see the real
 neighbours; a result that reaches into a region's cut edge could be an artefact of the cut, so the
-recognizer then reruns on the whole text. tests/curation/test_sensitive_prefilter.py checks that the
+recognizer then reruns on the whole text. tests/curation/test_pii_prefilter.py checks that the
 results equal presidio's own AnalyzerEngine on the labelled set, the corpus and random text.
 
 The engine's other steps for pass 1 are kept: results under the score floor are dropped and
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from curation.scorers.sensitive_recognizers import CONTEXT_CHARS
+from curation.scorers.detect.pii_recognizers import CONTEXT_CHARS
 
 REGION_PAD = 64  # longer than any non-digit stretch of a match (IPv6 with zone: ~50) plus a \b's neighbour
 EDGE = 8  # results this close to a cut edge trigger the whole-text rerun

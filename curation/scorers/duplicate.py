@@ -21,9 +21,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 import numpy as np
-from datasketch import MinHashLSH
 
 from curation.models import Document, ScoreResult
+from curation.scorers.base import Scorer
 
 SHINGLE_CHARS = 200_000  # near-duplicate evidence saturates long before 50 MB: hash the first 200 KB
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multiplier: spreads each token's hash over 64 bits
@@ -31,8 +31,9 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 _EMPTY = np.uint64(1 << 32)  # above every 32-bit value: marks an empty bin, then spaces borrowed values
 
 
-class DuplicateScorer:
+class DuplicateScorer(Scorer):
     name = "duplicate"
+    reason_prefixes = ("duplicate_",)
 
     def __init__(
         self,
@@ -47,6 +48,10 @@ class DuplicateScorer:
         self.num_perm = num_perm
         self.shingle_words = shingle_words
         self._bins = np.arange(num_perm)
+        # datasketch pulls in scipy (~0.7 s): imported by a scorer that will run, not by every reader of the
+        # scorer registry (curation.table, the steward pages)
+        from datasketch import MinHashLSH
+
         # datasketch picks bands x rows by numerical integration (~30 ms): once here, not on every call
         probe = MinHashLSH(threshold=near_threshold, num_perm=num_perm)
         self._lsh_params = (probe.b, probe.r)
@@ -77,7 +82,9 @@ class DuplicateScorer:
     def _rank(self, doc: Document) -> tuple[float, int, str]:
         return (-self.trust_of(doc), -(doc.updated or date.min).toordinal(), doc.path)
 
-    def score_many(self, docs: Sequence[Document]) -> list[ScoreResult]:
+    def score_batch(self, docs: Sequence[Document]) -> list[ScoreResult]:
+        from datasketch import MinHashLSH  # loaded by __init__ already: a dictionary lookup
+
         parent = list(range(len(docs)))
 
         def find(i: int) -> int:

@@ -9,9 +9,9 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
-from curation.scorers.secrets_patterns import SECRET_PATTERNS
-from curation.scorers.sensitive_prefilter import PrefilteredAnalyzer, TextFacts
-from curation.scorers.sensitive_recognizers import ENTITY_REASONS, LANGUAGE, build_recognizers
+from curation.scorers.detect.pii_prefilter import PrefilteredAnalyzer, TextFacts
+from curation.scorers.detect.pii_recognizers import ENTITY_REASONS, LANGUAGE, build_recognizers
+from curation.scorers.detect.secrets_patterns import SECRET_PATTERNS
 from eval.pii_set.measure import load_set
 
 FLOOR = 0.15  # the scorer's pass-1 floor: min_score 0.5 less one context boost

@@ -1,0 +1,112 @@
+"""The work folder (default `./vetted-data`): every path in it has its name here and nowhere else.
+
+    documents.parquet    one row per document version: scores, tier, reasons (curation.table)
+    quarantine.jsonl     files that could not become documents, with the reason
+    steward.db           overrides, audit log (curation.steward)
+    steward.token        the steward's bearer token when none is configured (mode 0600)
+    index/               builds and CURRENT (pipelines.core.index_store owns what is inside)
+    runs/<run-id>/       summary.json, steward report, I/O profile of one run
+    cache/               the embedding cache
+    models/              converted base model, adapters, merged models
+    checkpoints/         training checkpoints
+    logs/                the engine's log
+    eval/                the evaluation's cached work folders
+
+It lives in curation, the lowest layer, because every layer above reads some of these paths; it creates
+nothing on its own, so building one never touches the disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(slots=True, frozen=True)
+class RunFolder:
+    """`runs/<run-id>/`: what one run leaves for people and for the steward page."""
+
+    SUMMARY = "summary.json"
+    IO_PROFILE = "io_profile.json"
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def summary(self) -> Path:
+        return self.path / self.SUMMARY
+
+    @property
+    def io_profile(self) -> Path:
+        return self.path / self.IO_PROFILE
+
+    @property
+    def steward_report_json(self) -> Path:
+        return self.path / "steward_report.json"
+
+    @property
+    def steward_report_html(self) -> Path:
+        return self.path / "steward_report.html"
+
+
+@dataclass(slots=True, frozen=True)
+class WorkLayout:
+    root: Path
+
+    @property
+    def documents(self) -> Path:
+        return self.root / "documents.parquet"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine.jsonl"
+
+    @property
+    def steward_db(self) -> Path:
+        return self.root / "steward.db"
+
+    @property
+    def steward_token(self) -> Path:
+        return self.root / "steward.token"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def run(self, run_id: str) -> RunFolder:
+        return RunFolder(self.runs_dir / run_id)
+
+    def run_summaries(self) -> list[Path]:
+        """Every run's summary.json, oldest first (run ids sort by start time)."""
+        return sorted(self.runs_dir.glob(f"*/{RunFolder.SUMMARY}"))
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def embedding_cache(self) -> Path:
+        return self.cache_dir / "embeddings.sqlite"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
