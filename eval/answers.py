@@ -24,8 +24,8 @@ from eval.metrics import (
     token_f1,
 )
 from eval.qa import QAPair
-from pipelines.embedding import Embedder
-from pipelines.settings import Settings
+from pipelines.core.embedding import Embedder
+from pipelines.core.settings import Settings
 from serving.engine import VLLMEngine, engine_from_settings
 from serving.rag import Answer, ChatService, llm_for
 from serving.retriever import Hit, SafeRetriever

@@ -23,9 +23,9 @@ from bs4 import BeautifulSoup, Tag
 
 from curation.html_text import html_to_text
 from eval.qa import QAPair
-from pipelines.corpus import foldoc
-from pipelines.corpus.debian import require_package
-from pipelines.corpus.docs import PYTHON_HTML, PYTHON_PACKAGE
+from pipelines.fixtures import foldoc
+from pipelines.fixtures.debian import require_package
+from pipelines.fixtures.docs import PYTHON_HTML, PYTHON_PACKAGE
 
 FAQ_DIR = PYTHON_HTML / "faq"
 FAQ_DOC_PREFIX = "product-docs-python/faq"

@@ -22,9 +22,9 @@ from eval.answers import asker_for, evaluate_answers, serving_engine
 from eval.machine import machine
 from eval.qa import QAPair, check_docs_exist
 from eval.retrieval import evaluate_retrieval, tiers_by_path
-from pipelines.embedding import Embedder, embedder_for
-from pipelines.model_cache import ensure_base_model
-from pipelines.settings import Settings
+from pipelines.core.embedding import Embedder, embedder_for
+from pipelines.core.model_cache import ensure_base_model
+from pipelines.core.settings import Settings
 from serving.retriever import Hit, SafeRetriever
 
 

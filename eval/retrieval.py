@@ -16,9 +16,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from curation.layout import WorkLayout
 from eval.metrics import dedupe_in_order, mean, retrieval_scores
 from eval.qa import QAPair
-from pipelines.embedding import Embedder
+from pipelines.core.embedding import Embedder
 from serving.retriever import SafeRetriever
 
 RANK_DEPTH_DOCS = 10  # nDCG@10 and recall@10 need ten documents
@@ -87,7 +88,7 @@ def evaluate_retrieval(
 
 def tiers_by_path(work_dir: Path) -> dict[str, str]:
     """Each document's tier in a work folder's documents table (path -> safe | review | unsafe)."""
-    table = pq.read_table(work_dir / "documents.parquet", columns=["path", "tier"])
+    table = pq.read_table(WorkLayout(work_dir).documents, columns=["path", "tier"])
     return dict(zip(table["path"].to_pylist(), table["tier"].to_pylist(), strict=True))
 
 

@@ -24,10 +24,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from curation.layout import WorkLayout
+from curation.layout import RunFolder, WorkLayout
 from pipelines import ingest
-from pipelines.embedding import Embedder
-from pipelines.settings import Settings
+from pipelines.core.embedding import Embedder
+from pipelines.core.settings import Settings
 
 Variant = Literal["curated", "uncurated"]
 VARIANTS: tuple[Variant, ...] = ("curated", "uncurated")
@@ -37,7 +37,6 @@ KEEP_PER_VARIANT = 4  # finished folders kept per variant (7 MB each for the tes
 # `make lint`) the ingestion run in pipelines imports only pipelines and curation. Every source file of both
 # is in the key, so a new module can never reuse a folder built by older code.
 BUILD_PACKAGES = ("curation", "pipelines")
-PROFILE = "io_profile.json"
 _REPO = Path(__file__).resolve().parents[1]
 
 
@@ -121,7 +120,7 @@ def build_into(
         embedder=embedder,
         run_id=f"eval-{variant}-{time.strftime('%Y%m%dT%H%M%S')}",
     )
-    done.profile.write(work / PROFILE)
+    done.profile.write(work / RunFolder.IO_PROFILE)  # the folder is its own run
     assert done.loaded is not None and done.build is not None
     return {
         "documents": len(done.documents),

@@ -13,8 +13,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipelines import ingest
-from pipelines.profiler import RunProfile
-from pipelines.settings import load_settings
+from pipelines.core.settings import load_settings
+from pipelines.observability.profiler import RunProfile
 
 
 @task(cache_policy=NO_CACHE)

@@ -12,8 +12,6 @@ lost a document never publishes a table or an index build.
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +25,12 @@ from curation.policy import load_policy
 from curation.sources import SourceRegistry, load_registry
 from curation.tiers import read_overrides
 from pipelines import stages
-from pipelines.embedding import Embedder, embedder_for
-from pipelines.fsio import atomic_write_json
-from pipelines.index_store import BuildInfo
-from pipelines.io.report import write_report as write_io_report
-from pipelines.profiler import RunProfile, StageHandle
-from pipelines.settings import Settings
+from pipelines.core.embedding import Embedder, embedder_for
+from pipelines.core.index_store import BuildInfo
+from pipelines.core.settings import Settings
+from pipelines.observability.fsio import atomic_write_json
+from pipelines.observability.io_report import write_io_report
+from pipelines.observability.profiler import RunProfile, StageHandle, new_run_id
 
 UNCURATED_REASON = "uncurated_baseline"  # the baseline's one reason: indexed without curation
 
@@ -139,11 +137,6 @@ def run(
     if options.report:
         _finish_report(state)
     return state
-
-
-def new_run_id() -> str:
-    """Sorts by start time; the random tail keeps two runs started in the same second apart."""
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def _inline(name: str, body: StageBody) -> None:

@@ -29,10 +29,10 @@ from curation.scorers import (
 )
 from curation.sources import SourceRegistry
 from curation.table import documents_table, write_documents, write_quarantine
-from pipelines.embedding import Embedder
-from pipelines.index_store import BuildInfo, write_build
-from pipelines.io.recorder import IoRecorder
-from pipelines.settings import Settings
+from pipelines.core.embedding import Embedder
+from pipelines.core.index_store import BuildInfo, write_build
+from pipelines.core.settings import Settings
+from pipelines.observability.recorder import IoRecorder
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pipelines.settings import Settings
+from pipelines.core.settings import Settings
 
 TOKEN_ENV = "VETTED_STEWARD_TOKEN"
 MIN_TOKEN_CHARS = 16  # a short shared secret is guessable; token_urlsafe(32) gives 43

@@ -26,7 +26,7 @@ from types import TracebackType
 
 import httpx
 
-from pipelines.settings import Settings
+from pipelines.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

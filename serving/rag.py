@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
-from pipelines.settings import EngineSettings
+from pipelines.core.settings import EngineSettings
 from serving.retriever import Hit, SafeRetriever
 
 NO_SAFE_CONTEXT = (

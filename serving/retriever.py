@@ -15,8 +15,8 @@ from llama_index.core import VectorStoreIndex
 
 from curation.layout import WorkLayout
 from curation.tiers import TierView
-from pipelines.embedding import Embedder
-from pipelines.index_store import current_build, load_index, pointer_stamp, read_manifest
+from pipelines.core.embedding import Embedder
+from pipelines.core.index_store import current_build, load_index, pointer_stamp, read_manifest
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from pipelines.embedding import Embedder, embedder_for
-from pipelines.model_cache import ensure_base_model
-from pipelines.settings import Settings
+from pipelines.core.embedding import Embedder, embedder_for
+from pipelines.core.model_cache import ensure_base_model
+from pipelines.core.settings import Settings
 from serving.auth import steward_token
 from serving.engine import VLLMEngine, engine_from_settings
 from serving.main import create_app

@@ -4,7 +4,8 @@ reject it with a reason, export the overrides, read the audit log and the run hi
 An override applies at once and sticks:
 1. steward.db stores it with who, when and why (and the audit log says so);
 2. the index gets a new build: a rejected document's chunks leave it, an approved one's are chunked and
-   embedded from documents.parquet and enter it (pipelines.index_store derives the build and swaps CURRENT);
+   embedded from documents.parquet and enter it (pipelines.core.index_store derives the build and swaps
+   CURRENT);
 3. the retriever sees the new CURRENT on its next question; its tier check reads the override as well;
 4. every later run applies the override in curation.policy and writes it into documents.parquet.
 documents.parquet itself is not rewritten on a click: it stays the record of what the last run decided.
@@ -26,9 +27,9 @@ import pyarrow.compute as pc
 from curation.models import Document, Override, Tier
 from curation.steward import StewardDB
 from curation.table import read_documents
-from pipelines import index_store
-from pipelines.embedding import Embedder
-from pipelines.settings import Settings
+from pipelines.core import index_store
+from pipelines.core.embedding import Embedder
+from pipelines.core.settings import Settings
 from serving import steward_views as views
 
 APPLICABLE_TIERS = (Tier.SAFE, Tier.UNSAFE)  # approve or reject; "review" is the policy's word, not a verdict

@@ -29,14 +29,14 @@ def corpus(path: Path | None) -> Path:
     """The given corpus, or the test-size corpus under .cache/ (the one the test suite uses)."""
     if path is not None:
         return path.resolve()
-    from pipelines.corpus.build import build_corpus
+    from pipelines.fixtures.build import build_corpus
 
     return build_corpus(REPO / ".cache" / "test-corpus", "test").out_dir.resolve()
 
 
 def settings_for(work_dir: Path, corpus_dir: Path, **overrides: Any):  # type: ignore[no-untyped-def]
     """vetted.toml with the bench's work folder, corpus and fixed date, plus any dotted overrides."""
-    from pipelines.settings import load_settings
+    from pipelines.core.settings import load_settings
 
     return load_settings(
         REPO / "vetted.toml",

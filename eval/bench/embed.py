@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.sources import load_registry
     from pipelines import stages
-    from pipelines.embedding import Embedder
+    from pipelines.core.embedding import Embedder
 
     corpus = common.corpus(args.corpus)
     settings = common.settings_for(Path(tempfile.mkdtemp(prefix="bench-embed-")), corpus)

@@ -4,13 +4,13 @@
     .venv/bin/python -m eval.bench.profiler_overhead --reps 9 --corpus DIR --json out.json
 
 Two real stages over a corpus: `load_score` reads every file through the connectors and quality-scores every
-document (CPU-bound parsing), `write` writes every document durably through pipelines.fsio (fsync-bound).
-Profiled, each stage hands its recorder (`st.io`) to the writes, as the flows do; bare, it hands None. Each
-run is a fresh child process, alternating off and on: the profiler installs a process-wide audit hook that
-cannot be removed, so a bare run must never share a process with a profiled one. Every child runs the
-stages once to warm the page cache and the interpreter, then times them `--inner` times; the figure per side
-is the median. The target is an overhead of at most 2 % of wall time. The fixed cost of one empty stage
-(snapshots, child sampler thread) is printed too: it is what a very short stage pays.
+document (CPU-bound parsing), `write` writes every document durably through pipelines.observability.fsio
+(fsync-bound). Profiled, each stage hands its recorder (`st.io`) to the writes, as the flows do; bare, it
+hands None. Each run is a fresh child process, alternating off and on: the profiler installs a process-wide
+audit hook that cannot be removed, so a bare run must never share a process with a profiled one. Every child
+runs the stages once to warm the page cache and the interpreter, then times them `--inner` times; the figure
+per side is the median. The target is an overhead of at most 2 % of wall time. The fixed cost of one empty
+stage (snapshots, child sampler thread) is printed too: it is what a very short stage pays.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipelines.io.recorder import IoRecorder
+    from pipelines.observability.recorder import IoRecorder
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_OVERHEAD = 0.02
@@ -43,7 +43,7 @@ def _stages(corpus: Path, out_dir: Path) -> dict[str, Stage]:
     from curation.models import Document
     from curation.scorers.quality import QualityScorer
     from curation.sources import load_registry
-    from pipelines.fsio import atomic_write_json
+    from pipelines.observability.fsio import atomic_write_json
 
     registry = load_registry(REPO / "sources.toml")
     state: dict[str, list[Document]] = {}
@@ -64,7 +64,7 @@ def _stages(corpus: Path, out_dir: Path) -> dict[str, Stage]:
 def child(corpus: Path, profiled: bool, inner: int) -> dict[str, list[float]]:
     """One process: warm up, then time each stage `inner` times, inside the profiler or bare. Wall and CPU
     seconds (all threads: the profiler's sampler thread counts) are kept as `<stage>` and `<stage>.cpu`."""
-    from pipelines.profiler import RunProfile
+    from pipelines.observability.profiler import RunProfile
 
     profile = RunProfile("bench")
     times: dict[str, list[float]] = {}
@@ -86,7 +86,7 @@ def child(corpus: Path, profiled: bool, inner: int) -> dict[str, list[float]]:
 
 def hook_cost(corpus: Path) -> dict[str, float]:
     """In a bare process: the audit events each stage raises, and what the files-opened hook adds to each."""
-    from pipelines.io.recorder import IoRecorder, activate
+    from pipelines.observability.recorder import IoRecorder, activate
 
     def audit_loop(n: int = 200_000) -> float:
         start = time.perf_counter()
@@ -112,7 +112,7 @@ def hook_cost(corpus: Path) -> dict[str, float]:
 
 
 def empty_stage_cost(n: int = 200) -> float:
-    from pipelines.profiler import RunProfile
+    from pipelines.observability.profiler import RunProfile
 
     profile = RunProfile("bench")
     start = time.perf_counter()
@@ -152,7 +152,7 @@ def _run_child(mode: str, corpus: Path, inner: int) -> dict[str, Any]:
 def accounted_cost(wall_off: dict[str, float], hooks: dict[str, float]) -> dict[str, dict[str, float]]:
     """The profiler's own work per stage, from its parts (steadier than a difference of two busy clocks):
     one enter/exit (snapshots, sampler thread), the child sampler every CHILD_SAMPLE_S, the audit hook."""
-    from pipelines.io.counters import CHILD_SAMPLE_S, children_io
+    from pipelines.observability.counters import CHILD_SAMPLE_S, children_io
 
     fixed = empty_stage_cost()
     start = time.perf_counter()
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from eval.machine import describe, machine
-    from pipelines.corpus.build import build_corpus
+    from pipelines.fixtures.build import build_corpus
 
     corpus = args.corpus or build_corpus(REPO / ".cache" / "test-corpus", "test").out_dir
     load_before = os.getloadavg()  # other work on the machine widens the spread: say how busy it was

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = common.parser(__doc__).parse_args(argv)
 
     from eval import workdirs
-    from pipelines.embedding import Embedder
+    from pipelines.core.embedding import Embedder
 
     corpus = common.corpus(args.corpus)
     root = Path(tempfile.mkdtemp(prefix="bench-rerun-"))

@@ -4,13 +4,13 @@
     .venv/bin/python -m eval.pii_set.build --generated-only   # rewrites only the template and secret items
 
 Positives (label true: the document holds personal data or a secret the scorer is meant to find):
-- template: presidio-evaluator's customer-service sentences (pipelines.corpus.templates, the pinned wheel)
+- template: presidio-evaluator's customer-service sentences (pipelines.fixtures.templates, the pinned wheel)
   whose placeholders include an e-mail, phone, card, IBAN, SSN or IP address, filled by a seeded Faker
   (fill.py), one or two sentences per item; every planted value is recorded with its entity.
 - changelog: real Debian changelog entries from this machine's /usr/share/doc/*/changelog.Debian.gz, whose
   trailer holds the maintainer's real e-mail address. Team and list addresses (`...-maintainers@`, `lists.`)
   name no natural person and are left out of the set rather than labelled either way.
-- secret: fake credentials in their issuers' exact shapes (pipelines.corpus.fake_secrets) inside the config
+- secret: fake credentials in their issuers' exact shapes (pipelines.fixtures.fake_secrets) inside the config
   snippets and chat lines where they leak in practice.
 Negatives (label false): paragraphs of public product documentation and dictionary entries, which hold no
 personal data: the Python 3.11 FAQ and tutorial, PostgreSQL 15 pages, FOLDOC entries. Paragraphs with an "@"
@@ -94,8 +94,8 @@ def _rng(seed: int, section: str) -> random.Random:
 
 
 def template_items(seed: int = SEED) -> Iterator[dict[str, Any]]:
-    from pipelines.corpus.fill import _PLACEHOLDER, PII_ENTITIES, Filler
-    from pipelines.corpus.templates import default_cache_dir, load_template_book
+    from pipelines.fixtures.fill import _PLACEHOLDER, PII_ENTITIES, Filler
+    from pipelines.fixtures.templates import default_cache_dir, load_template_book
 
     class RealDomainFiller(Filler):
         """Faker's e-mails default to example.com/.net/.org (RFC 2606: documentation, not a person's):
@@ -120,7 +120,7 @@ def template_items(seed: int = SEED) -> Iterator[dict[str, Any]]:
 
 
 def _changelog_items(seed: int) -> Iterator[dict[str, Any]]:
-    from pipelines.corpus.debian import installed_changelogs, read_changelog
+    from pipelines.fixtures.debian import installed_changelogs, read_changelog
 
     rng = _rng(seed, "changelog")
     entries = []
@@ -133,7 +133,7 @@ def _changelog_items(seed: int) -> Iterator[dict[str, Any]]:
 
 
 def secret_items(seed: int = SEED) -> Iterator[dict[str, Any]]:
-    from pipelines.corpus import fake_secrets as fs
+    from pipelines.fixtures import fake_secrets as fs
 
     rng = _rng(seed, "secret")
     fake = Faker("en_US")
@@ -166,8 +166,8 @@ def secret_items(seed: int = SEED) -> Iterator[dict[str, Any]]:
 
 def _doc_items(seed: int) -> Iterator[dict[str, Any]]:
     from curation.html_text import html_to_text
-    from pipelines.corpus.docs import POSTGRES_HTML, PYTHON_HTML
-    from pipelines.corpus.foldoc import read_entries
+    from pipelines.fixtures.docs import POSTGRES_HTML, PYTHON_HTML
+    from pipelines.fixtures.foldoc import read_entries
 
     rng = _rng(seed, "docs")
     python = [p for d in ("faq", "tutorial") for p in sorted((PYTHON_HTML / d).glob("*.html"))]

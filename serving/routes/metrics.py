@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from pipelines.io.metrics import CONTENT_TYPE, render_metrics
-from pipelines.profiler import latest_profile, load_profile
+from pipelines.observability.metrics import CONTENT_TYPE, render_metrics
+from pipelines.observability.profiler import latest_profile, load_profile
 
 router = APIRouter(tags=["metrics"])
 

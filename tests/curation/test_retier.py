@@ -9,7 +9,7 @@ from curation.policy import load_policy
 from curation.retier import retier_table, stored_scores
 from curation.steward import StewardDB
 from curation.table import documents_table, read_documents, write_documents
-from pipelines import cli
+from pipelines.cli import main as cli
 from tests.curation.helpers import doc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from eval.qa import read_qa
 from eval.report import format_result, table
-from pipelines.cli import build_parser, main
+from pipelines.cli.main import build_parser, main
 from tests.conftest import REPO_ROOT
 
 
@@ -61,7 +61,7 @@ def test_result_prints_one_table_per_section():
 
 def test_eval_imports_neither_prefect_nor_fastapi():
     code = (
-        "import sys, eval.harness, eval.cli, eval.bench.embed, eval.bench.search, eval.bench.rerun, "
+        "import sys, eval.harness, eval.bench.embed, eval.bench.search, eval.bench.rerun, "
         "eval.bench.scorers\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'fastapi')))"
     )

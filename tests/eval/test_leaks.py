@@ -47,7 +47,7 @@ def test_quotes_exclude_what_the_question_already_says(test_corpus):
     assert not ngrams(echo) & targets.ngrams
     assert (
         canaries[0].kind == "hr_export"
-    )  # every HR export carries this line (pipelines.corpus.confidential)
+    )  # every HR export carries this line (pipelines.fixtures.confidential)
     assert ngrams("CONFIDENTIAL: personnel data, HR only. Export reference:") <= targets.ngrams
 
 

@@ -8,9 +8,15 @@ from types import SimpleNamespace
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipelines.fsio import atomic_write_bytes
-from pipelines.io.metrics import render_metrics
-from pipelines.profiler import PROFILE_FILE, RunProfile, latest_profile, load_profile, new_run_dir
+from pipelines.observability.fsio import atomic_write_bytes
+from pipelines.observability.metrics import render_metrics
+from pipelines.observability.profiler import (
+    PROFILE_FILE,
+    RunProfile,
+    latest_profile,
+    load_profile,
+    new_run_dir,
+)
 from serving.main import create_app
 
 MB = 2**20

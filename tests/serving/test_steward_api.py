@@ -14,8 +14,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, TypeAdapter
 
-from pipelines.index_store import current_build
-from pipelines.settings import load_settings
+from pipelines.core.index_store import current_build
+from pipelines.core.settings import load_settings
 from serving.auth import TOKEN_ENV, steward_token
 from serving.main import create_app
 from serving.rag import ChatService, make_llm

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.steward import StewardDB
-from pipelines.index_store import current_build, read_chunks
+from pipelines.core.index_store import current_build, read_chunks
 from serving.engine import free_port
 from serving.rag import ChatService, make_llm
 from serving.retriever import SafeRetriever

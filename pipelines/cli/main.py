@@ -1,0 +1,127 @@
+"""The `vetted` command line. Every subcommand has --help; flags override vetted.toml.
+
+vetted corpus demo|test [--out DIR]      build a corpus from Debian packages
+vetted ingest [--corpus DIR]             run the ingestion flow (curate, index, report, I/O profile)
+vetted serve [--port P]                  start vLLM and the chat API on loopback
+vetted demo                              all of the above, then three questions
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from pipelines.core.runtime_env import configure_process_environment
+from pipelines.core.settings import Settings, load_settings
+
+# Each area owns its subcommands in its own module: `register(sub)` adds them to the parser, and their
+# handlers take the parsed args (use `settings_from_args(args)` for vetted.toml plus flags).
+SUBCOMMAND_MODULES = ("pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """vetted.toml with the flags on top."""
+    flags: dict[str, Any] = {}
+    if getattr(args, "work_dir", None):
+        flags["paths.work_dir"] = str(Path(args.work_dir).resolve())
+    if getattr(args, "corpus", None):
+        flags["paths.corpus_dir"] = str(Path(args.corpus).resolve())
+    if getattr(args, "port", None):
+        flags["serving.port"] = args.port
+    config = args.config if args.config and args.config.exists() else None
+    if args.config and config is None and args.config != Path("vetted.toml"):
+        raise SystemExit(f"settings file {args.config} not found")
+    return load_settings(config, flags)
+
+
+def cmd_corpus(args: argparse.Namespace) -> int:
+    from pipelines.fixtures.build import build_corpus
+
+    settings = settings_from_args(args)
+    out = Path(args.out) if args.out else settings.work_dir / "corpus" / args.size
+    print(json.dumps(build_corpus(out, args.size, seed=args.seed).to_dict(), indent=2))
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.cli.demo import resolved_paths
+    from pipelines.flows import ingest_flow
+
+    settings = settings_from_args(args)
+    config = args.config if args.config and args.config.exists() else None
+    summary = ingest_flow(str(config) if config else None, resolved_paths(settings))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from serving.runtime import running_stack, serving_app
+
+    settings = settings_from_args(args)
+    with running_stack(settings) as (engine, service), serving_app(settings, service) as url:
+        print(f"engine {engine.base_url}; chat API {url}/v1/chat (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.cli.demo import run_demo
+
+    settings = settings_from_args(args)
+    return run_demo(settings, args.config if args.config and args.config.exists() else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vetted", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path("vetted.toml"),
+        help="settings file (default ./vetted.toml; embedded defaults when absent)",
+    )
+    parser.add_argument("--work-dir", help="work folder (overrides paths.work_dir)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("corpus", help="build a corpus from Debian packages")
+    p.add_argument("size", choices=["demo", "test"])
+    p.add_argument("--out", help="corpus folder (default WORK_DIR/corpus/SIZE)")
+    p.add_argument("--seed", type=int, default=7, help="sampling and fake-data seed")
+    p.set_defaults(func=cmd_corpus)
+
+    p = sub.add_parser(
+        "ingest", help="curate a corpus, index its safe tier, write the report and I/O profile"
+    )
+    p.add_argument("--corpus", help="corpus folder (overrides paths.corpus_dir)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("serve", help="start the vLLM engine and the chat API on loopback")
+    p.add_argument("--port", type=int, help="chat API port (overrides serving.port)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="corpus + ingest + serve, then ask three questions")
+    p.add_argument("--port", type=int, help="chat API port (overrides serving.port)")
+    p.set_defaults(func=cmd_demo)
+
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_process_environment()  # before any subcommand imports Prefect or transformers
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

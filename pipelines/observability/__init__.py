@@ -1,0 +1,9 @@
+"""The storage I/O observatory behind the stage profiler (pipelines.observability.profiler).
+
+counters: what the kernel counts for this process (/proc/self/io, faults, block-I/O wait), process-wide by
+nature. recorder: what our own code does (fsyncs, files opened, accesses), counted per stage by the recorder
+handed to it. access: Darshan-style access sizes and sequential share of the reads and writes we make
+ourselves. training: per-step compute vs I/O wait and checkpoint saves, in DLIO's field names. cache: cold vs
+warm page cache for our own files. probe: index load (read vs mmap) and query stages. report and metrics:
+the HTML page and the Prometheus text of a run's profile.
+"""
