@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from pipelines.observability.counters import delayacct_enabled
+from pipelines.observability.counters import CHILD_SAMPLE_S, delayacct_enabled
 from pipelines.observability.fsio import atomic_write_bytes, traced_open
 from pipelines.observability.profiler import RunProfile
 
@@ -169,13 +169,23 @@ def test_timed_batches_count_waiting_for_a_batch_as_io(tmp_path):
 def test_children_already_running_are_background_not_stage_io(tmp_path):
     target = tmp_path / "server.log"
     write = f"open({str(target)!r}, 'wb').write(b'x' * {2 * MB})"
-    code = f"import time; time.sleep(0.4); {write}; time.sleep(0.6)"  # seen by a sample before it exits
-    server = subprocess.Popen([sys.executable, "-c", code])  # up before the stage, like Prefect's API server
+    # The child says when it is up and when it has written, then waits to be told to exit: the test never
+    # races the scheduler (under load, a fixed sleep let the child exit before a sample had seen its write).
+    code = f"import sys; print('up', flush=True); sys.stdin.readline(); {write}; "
+    code += "print('written', flush=True); sys.stdin.readline()"
+    server = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert server.stdin and server.stdout
     try:
-        time.sleep(0.2)
+        assert server.stdout.readline().strip() == b"up"  # running before the stage, like Prefect's server
         profile = RunProfile("t")
         with profile.stage("busy"):
-            server.wait(timeout=30)
+            server.stdin.write(b"go\n")
+            server.stdin.flush()
+            assert server.stdout.readline().strip() == b"written"
+            time.sleep(10 * CHILD_SAMPLE_S)  # several samples see the write before the child ends
+            server.stdin.write(b"exit\n")
+            server.stdin.flush()
+            server.wait(timeout=30)  # reaped inside the stage
     finally:
         server.kill()
     rec = profile.stages[0]
