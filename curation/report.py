@@ -1,5 +1,6 @@
-"""The steward report of one run: tier counts, counts by source, reasons, and the documents that need a
-steward (unsafe and review), as JSON and as a static HTML page."""
+"""The steward report of one run: tier counts, counts by source, reasons, what was redacted (per reason:
+documents, spans, distinct values), and the documents that need a steward (unsafe and review), as JSON and as
+a static HTML page."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecor
             "overridden_by",
         ]
     ).to_pylist()
+    redacted: dict[str, Counter[str]] = {"documents": Counter(), "spans": Counter(), "values": Counter()}
     if "details" in table.column_names:  # the relevance scorer names the nearest exemplar: show it
         for row, details in zip(rows, table.column("details").to_pylist(), strict=True):
             row["nearest_exemplar"] = _nearest(details)
+            _count_redactions(details, redacted)
     by_source: dict[str, Counter[str]] = {}
     reasons: Counter[str] = Counter()
     for row in rows:
@@ -59,7 +62,24 @@ def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecor
             {"path": q.path, "source": q.source, "reason": q.reason, "detail": q.detail} for q in quarantined
         ],
         "attention": attention,
+        # per reason: documents with masked spans, spans masked, distinct values (placeholders) masked
+        "redacted": {
+            reason: {k: redacted[k][reason] for k in ("documents", "spans", "values")}
+            for reason in sorted(redacted["documents"])
+        },
     }
+
+
+def _count_redactions(details_json: str | None, into: dict[str, Counter[str]]) -> None:
+    """Add one document's `details.sensitive` redaction counts (curation.redaction) to `into`."""
+    try:
+        sensitive = json.loads(details_json or "{}").get("sensitive") or {}
+    except (json.JSONDecodeError, AttributeError):
+        return
+    for reason, n in (sensitive.get("redacted") or {}).items():
+        into["documents"][reason] += 1
+        into["spans"][reason] += int(n)
+        into["values"][reason] += int((sensitive.get("placeholders") or {}).get(reason, 0))
 
 
 def _nearest(details_json: str | None) -> str | None:
@@ -110,6 +130,11 @@ def render_html(report: dict[str, Any]) -> str:
         f"<td>{e(', '.join(r['reasons']))}</td><td>{e(r.get('nearest_exemplar') or '')}</td></tr>"
         for r in report["attention"][:MAX_ROWS]
     )
+    redacted = "".join(
+        f"<tr><td>{e(reason)}</td><td class=n>{c['documents']}</td><td class=n>{c['spans']}</td>"
+        f"<td class=n>{c['values']}</td></tr>"
+        for reason, c in report.get("redacted", {}).items()
+    )
     quarantine = "".join(
         f"<tr><td>{e(q['path'])}</td><td>{e(q['reason'])}</td><td>{e(q['detail'])}</td></tr>"
         for q in report["quarantine"]
@@ -124,6 +149,8 @@ scored, {report["quarantined"]} quarantined.</p>
 <h2>By source</h2><table><tr><th>source</th><th>safe</th><th>review</th><th>unsafe</th></tr>
 {source_rows}</table>
 <h2>Reasons</h2><table>{_bar_rows(report["reasons"])}</table>
+<h2>Redacted (masked in the text, the documents kept)</h2>
+<table><tr><th>reason</th><th>documents</th><th>spans</th><th>distinct values</th></tr>{redacted}</table>
 <h2>Needs a steward ({len(report["attention"])})</h2>
 <table><tr><th>tier</th><th>title</th><th>source</th><th>path</th><th>updated</th><th>reasons</th>
 <th>nearest exemplar</th></tr>

@@ -9,22 +9,29 @@ The reasons column holds the scorers' reasons and the ones the last decision add
 the prefixes the scorer declares (`curation.scorers.scorer_of_reason`: `age_stale_for_domain` -> age; `pii_`,
 `secret_`, `confidential_` -> sensitive). Every row is
 kept: an excluded document stays in the table with its reasons, only its tier changes.
+
+Retier cannot redact (it reads no text): a reason the new policy redacts but the stored text still holds
+(`details.sensitive.redacted` names what the run masked) sends the document to review with
+`policy_redaction_needs_ingest` until `vetted ingest` runs again.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from curation.models import Decision, ScoreResult
-from curation.policy import Override, TierPolicy
+from curation.policy import REDACTED_PREFIX, Override, TierPolicy
 from curation.scorers import scorer_of_reason
 from curation.table import SCORE_NAMES
 
-DECISION_PREFIXES = ("policy_", "steward_override_")  # TierPolicy.decide adds these: decided anew, not read
+# TierPolicy.decide adds these: decided anew, not read
+DECISION_PREFIXES = ("policy_", "steward_override_", REDACTED_PREFIX)
 READ_COLUMNS = ["doc_id", "tier", "reasons", *(f"score_{name}" for name in SCORE_NAMES)]
 
 
@@ -51,13 +58,29 @@ def stored_scores(row: dict[str, Any]) -> dict[str, ScoreResult]:
     return scores
 
 
+def stored_redactions(details_json: str | None) -> set[str]:
+    """The reasons whose spans the stored text has masked (the run's `details.sensitive.redacted`)."""
+    try:
+        sensitive = json.loads(details_json or "{}").get("sensitive") or {}
+    except (json.JSONDecodeError, AttributeError):
+        return set()
+    redacted = sensitive.get("redacted") if isinstance(sensitive, Mapping) else None
+    return set(redacted) if isinstance(redacted, Mapping) else set()
+
+
 def retier_table(table: pa.Table, policy: TierPolicy, overrides: dict[str, Override]) -> Retiered:
     """Every row of a documents table decided again by `policy` and `overrides`."""
     rows = table.select(READ_COLUMNS).to_pylist()
+    details = table.column("details").to_pylist() if "details" in table.column_names else [None] * len(rows)
     decisions: dict[str, Decision] = {}
     changed = []
-    for row in rows:
-        decision = policy.decide(row["doc_id"], stored_scores(row), overrides.get(row["doc_id"]))
+    for row, details_json in zip(rows, details, strict=True):
+        decision = policy.decide(
+            row["doc_id"],
+            stored_scores(row),
+            overrides.get(row["doc_id"]),
+            redacted=stored_redactions(details_json),
+        )
         decisions[row["doc_id"]] = decision
         if decision.tier.value != row["tier"]:
             changed.append((row["doc_id"], row["tier"], decision.tier.value))

@@ -24,6 +24,7 @@ class SourceSpec:
     half_life_days: float | None = None
     asset_lifetime_days: float | None = None
     authors: frozenset[str] = frozenset()  # known authors (names or e-mails, lower case): a trust signal
+    public: bool = False  # published documentation: the contact addresses it prints are not personal data
 
 
 @dataclass(slots=True, frozen=True)
@@ -44,6 +45,11 @@ class SourceRegistry:
     types: dict[str, SourceType] = field(default_factory=dict)
     sources: dict[str, SourceSpec] = field(default_factory=dict)
     signals: TrustSignals = field(default_factory=TrustSignals)
+    allowed_emails: frozenset[str] = frozenset()  # [contacts]: published addresses, kept wherever they occur
+
+    @property
+    def public_sources(self) -> frozenset[str]:
+        return frozenset(name for name, spec in self.sources.items() if spec.public)
 
     def source_type(self, source: str, declared_type: str | None = None) -> SourceType:
         spec = self.sources.get(source)
@@ -100,9 +106,20 @@ def load_registry(path: Path) -> SourceRegistry:
             half_life_days=s.get("half_life_days"),
             asset_lifetime_days=s.get("asset_lifetime_days"),
             authors=frozenset(a.strip().lower() for a in s.get("authors", []) if a.strip()),
+            public=_flag(path, f"sources.{name}.public", s.get("public", False)),
         )
     unknown = set(raw.get("trust_signals", {})) - set(TrustSignals.__dataclass_fields__)
     if unknown:
         raise ValueError(f"{path}: [trust_signals] has unknown keys {sorted(unknown)}")
     signals = TrustSignals(**{k: float(v) for k, v in raw.get("trust_signals", {}).items()})
-    return SourceRegistry(types=types, sources=sources, signals=signals)
+    contacts = raw.get("contacts", {})
+    if set(contacts) - {"allowed_emails"}:
+        raise ValueError(f"{path}: [contacts] has unknown keys {sorted(set(contacts) - {'allowed_emails'})}")
+    allowed = frozenset(e.strip().lower() for e in contacts.get("allowed_emails", []) if "@" in e)
+    return SourceRegistry(types=types, sources=sources, signals=signals, allowed_emails=allowed)
+
+
+def _flag(path: Path, key: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{path}: {key} must be true or false, got {value!r}")
+    return value

@@ -28,7 +28,7 @@ def _as_task(name: str, body: ingest.StageBody) -> None:
 
 @flow(name="vetted-ingest", log_prints=True)
 def ingest_flow(config: str | None = None, dotted: dict[str, Any] | None = None) -> dict[str, Any]:
-    """load -> score -> tier -> chunk -> embed -> index -> report, every stage profiled.
+    """load -> score -> tier -> redact -> chunk -> embed -> index -> report, every stage profiled.
 
     Args:
         config: the settings file (None: embedded defaults).

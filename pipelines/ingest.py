@@ -1,7 +1,9 @@
 """One ingestion run: the stage sequence, written once.
 
-    load -> score -> tier -> chunk -> embed -> index -> report
+    load -> score -> tier -> redact -> chunk -> embed -> index -> report
 
+The redact stage masks what the tier decisions say to redact (policy.toml [actions]) and then writes the
+documents table, so the table, the chunks and the index only ever hold the redacted text.
 `run()` is what every caller runs: `vetted ingest` through the Prefect flow (pipelines.flows wraps each stage
 in a task through `run_stage`, without knowing their order), the evaluation's work folders (eval.workdirs:
 curated, or the uncurated baseline with `curate=False`) and `vetted curate` (a dry run: the same stages with
@@ -186,11 +188,20 @@ def _tier(run: IngestRun, st: StageHandle) -> None:
         run.scores = {d.doc_id: {} for d in docs}
         baseline = {d.doc_id: Decision(d.doc_id, Tier.SAFE, [UNCURATED_REASON]) for d in docs}
         run.tiered = stages.Tiered.of(baseline)
-    if run.options.write_tables:
-        assert run.loaded is not None
-        stages.write_tables(run.layout, run.loaded, run.scores, run.tiered)
     st.items(items_in=len(docs), items_out=len(run.decisions))
     st.note(**run.tiered.counts)
+
+
+def _redact(run: IngestRun, st: StageHandle) -> None:
+    """Mask what the decisions say to redact, then publish the tables: from here on (table, chunks, index,
+    prompts, the steward's page and approve path) only the redacted text exists."""
+    masked = stages.redact_documents(run.documents, run.scores, run.decisions)
+    redacted = sum(1 for d in run.decisions.values() if d.redact)
+    if run.options.write_tables:
+        assert run.loaded is not None and run.tiered is not None
+        stages.write_tables(run.layout, run.loaded, run.scores, run.tiered)
+    st.items(items_in=len(run.documents), items_out=redacted)
+    st.note(**{f"masked_{reason}": n for reason, n in sorted(masked.items())})
 
 
 def _chunk(run: IngestRun, st: StageHandle) -> None:
@@ -224,6 +235,7 @@ STAGES: tuple[tuple[str, Callable[[IngestRun, StageHandle], None], Callable[[Run
     ("load", _load, lambda o: True),
     ("score", _score, lambda o: o.curate),
     ("tier", _tier, lambda o: True),
+    ("redact", _redact, lambda o: True),  # also writes the documents table: it holds the redacted text
     ("chunk", _chunk, lambda o: o.write_index),
     ("embed", _embed, lambda o: o.write_index),
     ("index", _index, lambda o: o.write_index),

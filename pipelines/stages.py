@@ -1,13 +1,15 @@
 """The ingestion stages as plain typed functions: data in, data out, no Prefect inside.
 
-load -> score -> tier -> chunk -> embed -> index -> report. The ingestion run (pipelines.ingest) puts them in
-order and runs each inside the stage profiler; the Prefect flow, the evaluation and `vetted curate` call it.
+load -> score -> tier -> redact -> chunk -> embed -> index -> report. The ingestion run (pipelines.ingest)
+puts them in order and runs each inside the stage profiler; the Prefect flow, the evaluation and
+`vetted curate` call it.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llama_index.core.node_parser import SentenceSplitter
@@ -17,6 +19,7 @@ from curation.connectors import FolderConnector
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, QuarantineRecord, ScoreResult, Tier
 from curation.policy import Override, TierPolicy
+from curation.redaction import redact
 from curation.report import build_report, write_steward_report
 from curation.scorers import (
     AgeScorer,
@@ -85,11 +88,12 @@ def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedd
             embedder.embed,
             description=settings.domain.description,
             exemplars=settings.domain.exemplars,
+            off_domain_exemplars=settings.domain.off_domain_exemplars,
             low=cur.relevance_low,
             high=cur.relevance_high,
             chars=cur.relevance_chars,
         ),
-        SensitiveDataScorer(),
+        SensitiveDataScorer(allowed_emails=registry.allowed_emails, public_sources=registry.public_sources),
         DuplicateScorer(lambda d: registry.trust(d.source, d.source_type)),
         QualityScorer(),
     ]
@@ -111,6 +115,23 @@ def tier_documents(
     return Tiered.of(
         {d.doc_id: policy.decide(d.doc_id, scores[d.doc_id], overrides.get(d.doc_id)) for d in docs}
     )
+
+
+def redact_documents(docs: list[Document], scores: Scores, decisions: dict[str, Decision]) -> Counter[str]:
+    """Mask, in place, the spans each decision says to redact: the document's text becomes the redacted one
+    and its sensitive details move onto it (`spans` at the new positions, `redacted` = spans masked per
+    reason, `placeholders` = distinct values per reason). Returns the spans masked per reason."""
+    masked: Counter[str] = Counter()
+    for i, doc in enumerate(docs):
+        kinds = decisions[doc.doc_id].redact
+        if not kinds:
+            continue
+        details = scores[doc.doc_id]["sensitive"].details  # a redact action comes from the sensitive scorer
+        result = redact(doc.text, details["spans"], set(kinds))  # type: ignore[arg-type]
+        docs[i] = replace(doc, text=result.text)
+        details.update(spans=result.spans, redacted=result.counts, placeholders=result.placeholders)
+        masked.update(result.counts)
+    return masked
 
 
 def write_tables(layout: WorkLayout, loaded: Loaded, scores: Scores, tiered: Tiered) -> Path:

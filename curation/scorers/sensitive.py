@@ -6,10 +6,12 @@
 
 Personal data comes from presidio-analyzer's recognizers (detect.pii_recognizers, run by
 detect.pii_presidio), secrets and markings from plain regexes (detect.secrets_patterns); what documentation
-shows as examples is ignored by the rules in detect.example_rules and counted in `details["ignored"]`. Any
-finding makes the score 0.0: one leaked key is not less leaked for being alone, and the tier policy sends
-every `pii_`/`secret_`/`confidential_` reason to unsafe. Raw values never leave this module: spans carry
-`mask_value` output only.
+shows as examples is ignored by the rules in detect.example_rules and counted in `details["ignored"]`, and
+so are the e-mail addresses and phone numbers of a `public` source (its published contacts) and addresses on
+sources.toml's [contacts] allow-list. Any finding makes the score 0.0: one leaked key is not less leaked for
+being alone; the tier policy's [actions] say which reasons exclude the document and which are redacted
+(curation.redaction masks the spans kept here, so more than `max_spans` findings is itself a reason,
+`pii_too_many_findings`). Raw values never leave this module: spans carry `mask_value` output only.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ REASONS = (
     "secret_connection_string",
     "secret_password_assignment",
     "confidential_marking",
+    "pii_too_many_findings",
 )
+# Contact data a public source publishes on purpose (authors' and lists' addresses, a vendor's phone line).
+PUBLIC_CONTACT_REASONS = {"pii_email": "email_public_source", "pii_phone": "phone_public_source"}
 MAX_MASKED_CHARS = 64  # a masked 3 KB private key says nothing more than its first 64 characters
 
 
@@ -54,6 +59,8 @@ class SensitiveDataScorer(Scorer):
         window_chars: int = 100_000,  # presidio analyses this much per call; every window is scanned
         max_spans: int = 200,  # spans kept in details per document; counts always cover every finding
         extra_email_domains: Iterable[str] = (),  # your own doc domains, on top of example.com and friends
+        allowed_emails: Iterable[str] = (),  # published addresses (sources.toml [contacts]): never personal
+        public_sources: Iterable[str] = (),  # sources.toml `public = true`: their contact data is published
     ) -> None:
         # presidio and spaCy take seconds to import: paid by a scorer that will scan, not by every reader of
         # the scorer registry (curation.table, the steward pages, `vetted retier`)
@@ -64,10 +71,12 @@ class SensitiveDataScorer(Scorer):
         if window_chars < 4 * WINDOW_OVERLAP_CHARS:
             raise ValueError(f"window_chars must be at least {4 * WINDOW_OVERLAP_CHARS}, got {window_chars}")
         self.max_spans = max_spans
+        self.public_sources = frozenset(public_sources)
         self._presidio = PresidioScanner(
             min_score=min_score,
             window_chars=window_chars,
             extra_email_domains=frozenset(d.lower() for d in extra_email_domains),
+            allowed_emails=frozenset(e.lower() for e in allowed_emails),
         )
 
     # One document at a time (the base's score_batch): presidio's BatchAnalyzerEngine only batches spaCy's
@@ -80,18 +89,23 @@ class SensitiveDataScorer(Scorer):
         claimed = HitSet()
         for hit in secrets:
             claimed.add(hit)
+        public = doc.source in self.public_sources
         pii = []
         for hit in self._presidio.scan(text, ignored):
             if claimed.overlaps(hit.start, hit.end):
                 ignored["pii_inside_secret"] += 1  # the pass@db.acme.com of postgres://app:pass@db.acme.com
+            elif public and hit.reason in PUBLIC_CONTACT_REASONS:
+                ignored[PUBLIC_CONTACT_REASONS[hit.reason]] += 1
             else:
                 pii.append(hit)
         hits = sorted([*secrets, *pii, *find_markings(text, lowered)], key=lambda h: (h.start, h.end))
         counts = Counter(h.reason for h in hits)
         reasons = [r for r in REASONS if r in counts]
+        if len(hits) > self.max_spans:  # spans past max_spans are not kept, so they could not be redacted
+            reasons.append("pii_too_many_findings")
         details: dict[str, object] = {
             "spans": [_span(text, h) for h in hits[: self.max_spans]],
-            "counts": {r: counts[r] for r in reasons},
+            "counts": {r: counts[r] for r in reasons if r in counts},
             "ignored": dict(sorted(ignored.items())),
             "scanned_chars": len(text),
         }

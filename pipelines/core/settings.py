@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from curation.layout import WorkLayout
+from curation.scorers.relevance import DEFAULT_OFF_DOMAIN_EXEMPLARS
 
 
 class _Section(BaseModel):
@@ -29,7 +30,8 @@ DEFAULT_EXEMPLARS = (
     "PostgreSQL database administration: SQL commands, indexes, vacuum, replication and configuration.",
     "Definition of a computing term: programming languages, networking, hardware and software history.",
     "Software package release: bug fixes, new upstream version, security patch, build and packaging changes.",
-    "IT support ticket: a user reports a problem with software or a server and the fix that resolved it.",
+    "IT support ticket: a user reports a problem with a laptop, e-mail, VPN, printer, network, password, "
+    "software or a server, and the fix that resolved it.",
 )
 
 
@@ -42,14 +44,22 @@ class DomainSettings(_Section):
     # Short exemplar texts, one per kind of document the company wants; relevance is the nearest of them, so
     # each exemplar widens the domain. Few and specific = strict; many and vague = everything is relevant.
     exemplars: list[str] = Field(default_factory=lambda: list(DEFAULT_EXEMPLARS))
+    # What the company does NOT want, one short text per everyday topic (food, sports, politics, fiction, ...:
+    # curation.scorers.relevance.DEFAULT_OFF_DOMAIN_EXEMPLARS). Relevance is how much nearer a document is to
+    # the exemplars than to the nearest of these. Remove a topic the company's documents are really about
+    # (a food retailer drops "Food and cooking"), or its documents are flagged off-domain.
+    off_domain_exemplars: list[str] = Field(default_factory=lambda: list(DEFAULT_OFF_DOMAIN_EXEMPLARS))
 
 
 class CurationSettings(_Section):
     today: str | None = None  # ISO date the ages are measured against; None = the machine's date
     max_file_mb: float = 64.0  # larger files are quarantined: protects memory, a steward can raise it
     legacy_encoding: str | None = None  # e.g. "cp1252": non-UTF-8 files decode with it; None quarantines them
-    relevance_low: float = 0.05  # cosine similarity mapped to relevance 0 (calibration floor)
-    relevance_high: float = 0.45  # cosine similarity mapped to relevance 1 (calibration ceiling)
+    # relevance = the margin (best cosine to the exemplars minus best cosine to the off-domain exemplars)
+    # mapped from [low, high] to [0, 1]; under 0.25 (margin -0.05 with these) it is flagged off-domain.
+    # Raising low flags more borderline text; chosen on eval/relevance_set's tuning split.
+    relevance_low: float = -0.10  # margin mapped to relevance 0 (calibration floor)
+    relevance_high: float = 0.10  # margin mapped to relevance 1 (calibration ceiling)
     relevance_chars: int = 1000  # characters embedded for relevance: MiniLM reads ~256 tokens (~1000 chars)
 
     def as_of(self) -> date:

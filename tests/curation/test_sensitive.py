@@ -225,6 +225,8 @@ def test_long_documents_are_scanned_whole_and_counted_once():
     assert [text[s.start : s.end] for s in _spans(result)] == values
     big = scorer.score(doc("ana.lopez@debian.org\n" * 10))
     assert big.details["counts"] == {"pii_email": 10} and big.details["spans_dropped"] == 7
+    # spans past max_spans could not be redacted: a reason of its own, which the policy keeps unsafe
+    assert big.reasons == ["pii_email", "pii_too_many_findings"]
 
 
 def test_no_network_and_no_cache_writes(monkeypatch, tmp_path):
@@ -263,3 +265,46 @@ def test_any_text_scores_in_range_without_crashing(scorer, text):
     assert 0.0 <= result.score <= 1.0
     for span in _spans(result):
         assert 0 <= span.start < span.end <= len(text)
+
+
+# --- what stays as it is: public sources, role and list addresses, the allow-list ------------------------
+
+PUBLISHED = "Report bugs to mgomez@fastmail.fm or call +49 30 901820; the card on file: 4556 7375 8689 9855."
+
+
+def test_a_public_source_keeps_its_contacts_but_not_a_card():
+    scorer = SensitiveDataScorer(public_sources=["product-docs-python"])
+    public = scorer.score(doc(PUBLISHED, source="product-docs-python"))
+    assert public.reasons == ["pii_credit_card"]
+    assert public.details["ignored"] == {"email_public_source": 1, "phone_public_source": 1}
+    private = scorer.score(doc(PUBLISHED, source="tickets-changelogs"))
+    assert private.reasons == ["pii_email", "pii_phone", "pii_credit_card"]
+
+
+def test_role_list_and_allow_listed_addresses_are_not_personal_data():
+    scorer = SensitiveDataScorer(allowed_emails=["Docs-Team@Fastmail.fm"])
+    text = (
+        "Write to pkg-python-maintainers@lists.alioth.debian.org, to python-maintainers@debian.org, to "
+        "security@python.org or to docs-team@fastmail.fm; Ana Lopez <ana.lopez@fastmail.fm> reviewed it."
+    )
+    result = scorer.score(doc(text))
+    assert result.reasons == ["pii_email"] and result.details["counts"] == {"pii_email": 1}
+    assert result.details["ignored"] == {"email_allow_listed": 1, "email_role_account": 3}
+
+
+def test_handling_instructions_are_markings():
+    result = SensitiveDataScorer().score(
+        doc("Tier 2 queue export. Contains customer identifiers; do not paste into chat.\n" + "word " * 30)
+    )
+    assert result.reasons == ["confidential_marking"]
+    assert result.details["counts"] == {"confidential_marking": 2}
+    prose = "Do not share one connection between threads. This module contains personal favourites."
+    assert SensitiveDataScorer().score(doc(prose)).reasons == []
+
+
+def test_a_debian_version_with_a_date_is_not_a_phone_number(scorer):
+    # redaction would otherwise turn "kmod (30+20221128-1)" into "kmod (30<PHONE_1>)"
+    for header in ("kmod (30+20221128-1) unstable; urgency=medium", "libssh2 (0.14+20070102-1) unstable"):
+        result = scorer.score(doc(header))
+        assert result.reasons == [] and result.details["ignored"] == {"number_embedded": 1}
+    assert scorer.score(doc("Call us: +49 30 901820.")).reasons == ["pii_phone"]

@@ -1,11 +1,12 @@
 """The real ingestion flow (Prefect, FAISS, presidio, sentence-transformers) over the test corpus."""
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
-STAGES = ["load", "score", "tier", "chunk", "embed", "index", "report"]
+STAGES = ["load", "score", "tier", "redact", "chunk", "embed", "index", "report"]
 
 
 def _tables(settings):
@@ -39,6 +40,29 @@ def test_planted_confidential_documents_are_unsafe_and_never_indexed(ingested, t
         assert canary["canary"] not in indexed_text and canary["canary"] not in docstore
 
 
+def test_changelog_tickets_are_kept_with_their_maintainers_addresses_redacted(ingested, test_corpus):
+    settings, _ = ingested
+    docs, build, chunks = _tables(settings)
+    tickets = [d for d in docs if d["source"] == "tickets-changelogs"]
+    redacted = [d for d in tickets if "redacted_pii_email" in d["reasons"]]
+    assert len(redacted) > 40 and all("<EMAIL_1>" in d["text"] for d in redacted)
+    # all were unsafe before redaction; now only a reason that excludes (a card, a key) makes one unsafe
+    flagged_unsafe = ("pii_credit_card", "pii_iban", "pii_national_id", "secret_", "confidential_")
+    unsafe = [d for d in tickets if d["tier"] == "unsafe"]
+    assert all(any(r.startswith(flagged_unsafe) for r in d["reasons"]) for d in unsafe)
+    assert sum(d["tier"] == "safe" for d in tickets) > 0
+    # every address the run masked (in the file, gone from the table's text) is nowhere in the index build
+    masked = set()
+    for d in redacted:
+        original = (test_corpus / d["path"]).read_text(encoding="utf-8")
+        masked |= {a for a in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", original) if a not in d["text"]}
+    assert len(masked) > 20
+    index_bytes = b"".join(p.read_bytes() for p in build.iterdir() if p.is_file())
+    index_bytes += "\n".join(c["text"] for c in chunks).encode()
+    assert not [a for a in masked if a.encode() in index_bytes]
+    assert not [a for a in masked if any(a in d["text"] for d in docs)]
+
+
 def test_index_holds_only_safe_chunks(ingested):
     settings, summary = ingested
     docs, build, chunks = _tables(settings)
@@ -58,7 +82,8 @@ def test_io_profile_lists_every_stage_with_bytes_where_it_touches_disk(ingested)
     assert list(by_stage) == STAGES
     assert by_stage["load"]["rchar"] > 1_000_000  # the corpus is read
     # a stage's logical writes cover at least the files it leaves behind
-    assert by_stage["tier"]["wchar"] >= (settings.work_dir / "documents.parquet").stat().st_size > 100_000
+    # the redact stage publishes the documents table, once the text is the redacted one
+    assert by_stage["redact"]["wchar"] >= (settings.work_dir / "documents.parquet").stat().st_size > 100_000
     build = Path(summary["index"]["path"])
     assert by_stage["index"]["wchar"] >= sum(f.stat().st_size for f in build.iterdir()) > 100_000
     assert by_stage["index"]["fsync_count"] > 0

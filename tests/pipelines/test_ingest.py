@@ -88,7 +88,7 @@ def test_a_dry_run_writes_nothing(tmp_path, corpus, embedder):
         steward_overrides=False,
         report=False,
     )
-    assert [r.stage for r in done.profile.stages] == ["load", "score", "tier"]
+    assert [r.stage for r in done.profile.stages] == ["load", "score", "tier", "redact"]
     assert len(done.decisions) == 3 and done.build is None
     assert not (tmp_path / "work").exists()
 

@@ -75,11 +75,22 @@ ROLE_LOCAL_PARTS = frozenset({
     "noreply", "no-reply", "donotreply", "do-not-reply", "postmaster", "hostmaster", "webmaster", "abuse",
     "mailer-daemon", "security", "support", "info", "help", "sales", "admin", "root", "git",
 })  # fmt: skip
-LIST_SUFFIXES = ("-list", "-users", "-devel", "-dev", "-announce", "-bugs", "-discuss", "-group", "-team")
+LIST_SUFFIXES = (
+    "-list", "-users", "-devel", "-dev", "-announce", "-bugs", "-discuss", "-group", "-team", "-maintainers",
+    "-project", "-hackers", "-general",
+)  # fmt: skip
 
 
-def email_ignore_reason(value: str, before: str, extra_domains: frozenset[str] = frozenset()) -> str | None:
-    """Why an e-mail address is not personal data, or None. `before` is the text just before it."""
+def email_ignore_reason(
+    value: str,
+    before: str,
+    extra_domains: frozenset[str] = frozenset(),
+    allowed: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why an e-mail address is not personal data, or None. `before` is the text just before it;
+    `allowed` holds the addresses sources.toml's [contacts] publishes (lower case)."""
+    if value.lower() in allowed:
+        return "email_allow_listed"
     if before.endswith("://"):
         return "email_url_userinfo"  # ssh://git@host/..., https://user@host/...: a login, not an address
     if _EXAMPLE_BEFORE.search(before):

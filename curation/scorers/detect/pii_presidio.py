@@ -91,13 +91,19 @@ class PresidioScanner:
     (~0.3 s), share across documents."""
 
     def __init__(
-        self, *, min_score: float, window_chars: int, extra_email_domains: frozenset[str] = frozenset()
+        self,
+        *,
+        min_score: float,
+        window_chars: int,
+        extra_email_domains: frozenset[str] = frozenset(),
+        allowed_emails: frozenset[str] = frozenset(),
     ) -> None:
         recognizers = build_recognizers()
         registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE])
         self.min_score = min_score
         self.window_chars = window_chars
         self.extra_email_domains = extra_email_domains
+        self.allowed_emails = allowed_emails
         self._entities = sorted(ENTITY_REASONS)
         self._fast = PrefilteredAnalyzer(recognizers, self._entities)
         self._with_context = AnalyzerEngine(
@@ -155,9 +161,14 @@ class PresidioScanner:
     def _ignore_reason(self, text: str, c: _Candidate) -> str | None:
         value = text[c.start : c.end]
         if c.entity == "EMAIL_ADDRESS":
-            return email_ignore_reason(value, preceding(text, c.start), self.extra_email_domains)
+            return email_ignore_reason(
+                value, preceding(text, c.start), self.extra_email_domains, self.allowed_emails
+            )
         if c.entity == "IP_ADDRESS":
             return ip_ignore_reason(value, preceding(text, c.start), text[c.end : c.end + 2])
+        glued = c.start > 0 and text[c.start - 1].isalnum()
+        if c.entity == "PHONE_NUMBER" and value.startswith("+") and glued:
+            return "number_embedded"  # "kmod (30+20221128-1)": a Debian version with a date, not +2 022...
         if number_embedded(text, c.start, c.end) and not (c.entity == "PHONE_NUMBER" and phone_shaped(value)):
             return "number_embedded"
         return card_ignore_reason(value) if c.entity == "CREDIT_CARD" else None

@@ -152,11 +152,17 @@ _MARKINGS_UPPER = re.compile(
     r"|DO NOT FORWARD|NOT FOR (?:EXTERNAL )?DISTRIBUTION|TOP SECRET)(?![\w])"
 )
 # Phrases that only appear as markings, in any case; each holds one of the lower-case triggers.
-_ANY_CASE_TRIGGERS = ("privileged", "proprietary", "classification")
+_ANY_CASE_TRIGGERS = ("privileged", "proprietary", "classification", "do not ", "contains ")
 _MARKINGS_ANY_CASE = re.compile(
     r"(?i)\battorney[- ]client privileged\b|\bprivileged (?:and|&) confidential\b"
     r"|\bconfidential (?:and|&) proprietary\b"
     r"|\b(?:data )?classification:[ \t]*(?:confidential|restricted|secret)\b"
+    # handling instructions: "Contains customer identifiers; do not paste into chat". With contact data
+    # redacted rather than excluded, such an export would otherwise pass on the names and postal addresses
+    # no recognizer finds.
+    r"|\bcontains (?:customer|personal|employee|patient) (?:identifiers|data|information|records)\b"
+    r"|\bdo not (?:paste|post|share|forward) (?:it |this )?(?:into|in|to|with|outside) "
+    r"(?:chat|slack|e-?mail|anyone|customers|externals?|the company)\b"
 )
 
 
