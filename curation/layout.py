@@ -7,8 +7,9 @@
     index/               builds and CURRENT (pipelines.core.index_store owns what is inside)
     runs/<run-id>/       summary.json, steward report, I/O profile of one run
     cache/               the embedding cache
-    models/              converted base model, adapters, merged models
-    checkpoints/         training checkpoints
+    models/              converted base model, adapters, merged models (models/tuned/: the fine-tuned one)
+    checkpoints/         training checkpoints (pipelines.training.lora)
+    training/            fine-tuning examples and their data card (pipelines.training.data)
     logs/                the engine's log
     eval/                the evaluation's cached work folders
 
@@ -42,6 +43,11 @@ class RunFolder:
     @property
     def io_profile(self) -> Path:
         return self.path / self.IO_PROFILE
+
+    @property
+    def training_summary(self) -> Path:
+        """A fine-tuning run's summary (losses, checkpoint decision); apart from the ingestion summary."""
+        return self.path / "training_summary.json"
 
     @property
     def steward_report_json(self) -> Path:
@@ -102,6 +108,26 @@ class WorkLayout:
     @property
     def checkpoints_dir(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def tuned_model_dir(self) -> Path:
+        return self.models_dir / "tuned"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.models_dir / "adapter"
+
+    @property
+    def training_dir(self) -> Path:
+        return self.root / "training"
+
+    @property
+    def training_examples(self) -> Path:
+        return self.training_dir / "examples.jsonl"
+
+    @property
+    def data_card(self) -> Path:
+        return self.training_dir / "data_card.json"
 
     @property
     def logs_dir(self) -> Path:

@@ -12,16 +12,12 @@ FOLDOC (dict-foldoc): "What is <headword>?" against the entry, named as the corp
 
 from __future__ import annotations
 
-import copy
 import json
 import random
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from bs4 import BeautifulSoup, Tag
-
-from curation.html_text import html_to_text
+from curation.faq import faq_sections, foldoc_definition
 from eval.qa import QAPair
 from pipelines.fixtures import foldoc
 from pipelines.fixtures.debian import require_package
@@ -29,10 +25,6 @@ from pipelines.fixtures.docs import PYTHON_HTML, PYTHON_PACKAGE
 
 FAQ_DIR = PYTHON_HTML / "faq"
 FAQ_DOC_PREFIX = "product-docs-python/faq"
-_HEADINGS = ["h1", "h2", "h3", "h4", "h5", "h6"]
-_FOLDOC_CATEGORY = re.compile(r"^\s*<[^>]*>\s*")  # "<networking, protocol>" opens the definition
-_FOLDOC_LINK = re.compile(r"[{}]")  # {cross reference} brackets
-_FOLDOC_DATE = re.compile(r"\s*\(\d{4}-\d{2}-\d{2}\)\s*$")
 
 
 def python_faq_pairs(corpus_dir: Path | None = None) -> list[QAPair]:
@@ -48,35 +40,6 @@ def python_faq_pairs(corpus_dir: Path | None = None) -> list[QAPair]:
     return pairs
 
 
-def faq_sections(html: str) -> Iterator[tuple[str, str, str]]:
-    """(anchor, question, answer) for each leaf section of a FAQ page that has text of its own.
-
-    A leaf section (no section inside) is one FAQ entry; the sections above it are only topic headings
-    ("Core Language"). A few entries are phrased as statements ("I try to use __spam and I get an error"):
-    they are still the page's questions, so they are kept as written.
-    """
-    soup = BeautifulSoup(html, "html.parser")
-    for section in soup.find_all("section"):
-        if not isinstance(section, Tag) or section.find("section") is not None:
-            continue
-        heading = section.find(_HEADINGS)
-        if heading is None or heading.name == "h1":  # h1 = the page itself (faq/index.html)
-            continue
-        question = " ".join(heading.get_text("").replace("\u00b6", "").split())
-        answer = _section_text(section, heading)
-        if question and answer:
-            yield str(section.get("id", "")), question, answer
-
-
-def _section_text(section: Tag, heading: Tag) -> str:
-    body = copy.copy(section)
-    first = body.find(heading.name)
-    if first is not None:
-        first.decompose()
-    _, text = html_to_text(str(body))
-    return " ".join(text.split())
-
-
 def foldoc_pairs(corpus_dir: Path | None = None) -> list[QAPair]:
     """A "What is X?" question for each FOLDOC entry the corpus holds (all dated entries without a corpus)."""
     if corpus_dir is None:
@@ -87,7 +50,7 @@ def foldoc_pairs(corpus_dir: Path | None = None) -> list[QAPair]:
         named = list(_corpus_foldoc(corpus_dir))
     pairs = []
     for path, headword, text in named:
-        answer = _foldoc_answer(text)
+        answer = foldoc_definition(text)
         if answer:  # a bare redirect has no definition to answer with
             pairs.append(QAPair(f"foldoc/{Path(path).stem}", f"What is {headword}?", answer, path))
     return pairs
@@ -105,14 +68,6 @@ def _corpus_foldoc(corpus_dir: Path) -> Iterator[tuple[str, str, str]]:
         path = corpus_dir / row["path"]
         if path.is_file():  # the entry's own text, as the corpus holds it
             yield row["path"], row["title"], path.read_text(encoding="utf-8")
-
-
-def _foldoc_answer(entry: str) -> str:
-    """The definition: the entry without its headword and alias lines (all before the first blank line),
-    its category tag, link brackets and closing date."""
-    body = entry.split("\n\n", 1)[1] if "\n\n" in entry else entry.split("\n", 1)[-1]
-    body = _FOLDOC_CATEGORY.sub("", _FOLDOC_LINK.sub("", body))
-    return _FOLDOC_DATE.sub("", " ".join(body.split()))
 
 
 BUILDERS = {"python-faq": python_faq_pairs, "foldoc": foldoc_pairs}

@@ -10,17 +10,10 @@ from dataclasses import dataclass, field
 from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
+from pipelines.core.prompt import NO_SAFE_CONTEXT, PromptSource, build_prompt
 from pipelines.core.settings import EngineSettings
 from serving.retriever import Hit, SafeRetriever
 
-NO_SAFE_CONTEXT = (
-    "I have no vetted source that answers this question, so I will not guess. "
-    "Ask a data steward if this should be covered."
-)
-SYSTEM_PROMPT = (
-    "You are a company assistant. Answer the question using only the numbered sources below. "
-    "Cite sources as [1], [2]. If the sources do not contain the answer, say you do not know."
-)
 _CITE = re.compile(r"\[(\d+)\]")
 
 
@@ -60,13 +53,12 @@ def source_text(group: list[Hit], max_chars: int) -> str:
 def build_messages(
     question: str, sources: list[list[Hit]], *, max_chars_per_source: int = 1500
 ) -> list[ChatMessage]:
-    body = "\n\n".join(
-        f"[{n}] {g[0].title} ({g[0].source})\n{source_text(g, max_chars_per_source)}"
-        for n, g in enumerate(sources, 1)
-    )
+    """The production prompt (pipelines.core.prompt, shared with the fine-tuning data) as chat messages."""
+    prompt_sources = [PromptSource(g[0].title, g[0].source, source_text(g, max_chars_per_source))
+                      for g in sources]
     return [
-        ChatMessage(role=MessageRole.SYSTEM, content=SYSTEM_PROMPT),
-        ChatMessage(role=MessageRole.USER, content=f"Sources:\n{body}\n\nQuestion: {question}"),
+        ChatMessage(role=MessageRole(m["role"]), content=m["content"])
+        for m in build_prompt(question, prompt_sources, max_chars_per_source=max_chars_per_source)
     ]
 
 

@@ -21,7 +21,10 @@ from pipelines.core.settings import Settings, load_settings
 
 # Each area owns its subcommands in its own module: `register(sub)` adds them to the parser, and their
 # handlers take the parsed args (use `settings_from_args(args)` for vetted.toml plus flags).
-SUBCOMMAND_MODULES = ("pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands")
+SUBCOMMAND_MODULES = (
+    "pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands",
+    "pipelines.cli.finetune_commands",
+)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

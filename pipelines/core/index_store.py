@@ -320,3 +320,17 @@ def read_faiss(build: Path, *, mmap: bool = False) -> faiss.Index:
     """
     flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
     return faiss.read_index(str(faiss_file(build)), flags)
+
+
+def chunk_vectors(build: Path) -> tuple[pa.Table, np.ndarray]:
+    """A build's chunks with their vectors, row for row (float32, normalised: dot product = cosine).
+
+    The FAISS ids come from LlamaIndex's id map (`id_map.json`, node id -> FAISS id), so the rows line up even
+    after a steward's override deleted and added vectors.
+    """
+    chunks = read_chunks(build)
+    id_map = json.loads((build / "id_map.json").read_text(encoding="utf-8"))["node_id_to_faiss_id_map"]
+    index = read_faiss(build)
+    ids = [int(id_map[node_id]) for node_id in chunks["node_id"].to_pylist()]
+    vectors = np.stack([index.reconstruct(i) for i in ids]) if ids else np.zeros((0, index.d), "float32")
+    return chunks, vectors.astype("float32", copy=False)

@@ -11,7 +11,10 @@ save() first waits for the save still in flight (one at a time: two would double
 storage bandwidth), then snapshots the state to CPU, copying every tensor because training goes on changing
 them: that wait plus the snapshot is the stall training sees. A background thread then writes the snapshot
 with torch.save through a TracedFile, fsyncs it, renames it into place and fsyncs the folder: the persist,
-DLIO's checkpoint duration. A crash leaves the previous file or the new one, never half of one.
+DLIO's checkpoint duration. A crash leaves the previous file or the new one, never half of one. Last, a
+manifest beside it (`<name>.manifest.json`: sha256 and size of the bytes written) is written the same way:
+`latest_checkpoint` trusts only a file whose manifest exists and whose bytes still match it, and falls back to
+the one before (a file truncated or damaged after the rename, e.g. by a disk or a copy, is caught there).
 
 The persist's fsyncs, file opens and accesses go into the recorder the Checkpointer is given: by default the
 profile's own `checkpoint_io`, never whatever stage happens to be running when the background thread writes.
@@ -23,22 +26,25 @@ name "checkpoint_persist" in their `overlapped`.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
 import os
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any, cast
 
 import torch
 
-from pipelines.observability.fsio import fsync_fd, fsync_path, traced_open
+from pipelines.observability.fsio import atomic_write_json, fsync_fd, fsync_path, traced_open
 from pipelines.observability.profiler import RunProfile
 from pipelines.observability.recorder import IoRecorder, activate
 from pipelines.observability.training_io import CheckpointRecord
 
 PERSIST = "checkpoint_persist"  # the name a persist goes by in the stages' `overlapped`
+MANIFEST_SUFFIX = ".manifest.json"
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +68,9 @@ def persist(
     start = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    digest = hashlib.sha256()
     with traced_open(tmp, "wb", recorder=recorder) as fh:
-        torch.save(snapshot, fh)
+        torch.save(snapshot, cast(IO[bytes], _Hashing(fh, digest)))
         fh.flush()
         record.write_s = time.perf_counter() - start
         record.size_bytes = os.fstat(fh.fileno()).st_size
@@ -72,7 +79,54 @@ def persist(
     os.replace(tmp, path)
     fsync_path(path.parent, recorder=recorder)
     record.fsync_s = time.perf_counter() - synced
+    manifest = {"file": path.name, "sha256": digest.hexdigest(), "size_bytes": record.size_bytes}
+    atomic_write_json(manifest_path(path), manifest, recorder=recorder)
     record.persist_s = time.perf_counter() - start
+
+
+class _Hashing:
+    """A write-only file that hashes what passes through it (no second read of the checkpoint)."""
+
+    def __init__(self, fh: Any, digest: Any) -> None:
+        self.fh, self.digest = fh, digest
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return int(self.fh.write(data))
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + MANIFEST_SUFFIX)
+
+
+def verify(path: Path) -> str:
+    """Why `path` cannot be trusted ("" when its bytes match its manifest)."""
+    manifest = manifest_path(path)
+    if not path.is_file() or not manifest.is_file():
+        return "no manifest (the save never finished)" if path.is_file() else "missing"
+    expected = json.loads(manifest.read_text(encoding="utf-8"))
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(8 << 20):
+            digest.update(block)
+    if digest.hexdigest() != expected["sha256"]:
+        size = path.stat().st_size
+        return f"sha256 mismatch ({size} bytes on disk, {expected['size_bytes']} written)"
+    return ""
+
+
+def latest_checkpoint(folder: Path, pattern: str = "*.pt") -> Path | None:
+    """The newest checkpoint in `folder` (by name: zero-padded steps sort) that passes `verify`; each one
+    skipped is logged with the reason."""
+    for path in sorted(folder.glob(pattern), reverse=True):
+        problem = verify(path)
+        if not problem:
+            return path
+        log.warning("checkpoint %s is not usable (%s): trying the previous one", path, problem)
+    return None
 
 
 class Checkpointer:

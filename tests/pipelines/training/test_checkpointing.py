@@ -40,7 +40,7 @@ def test_saves_record_stall_and_persist_and_restore_the_snapshot(tmp_path):
     assert all(r.snapshot_s > 0 and r.persist_s >= r.write_s + r.fsync_s * 0.99 for r in records)
     assert records[1].stall_s == records[1].waited_for_previous_s + records[1].snapshot_s
     stage = profile.stages[0]
-    assert stage.fsync_count == 6  # each save: the file and its folder
+    assert stage.fsync_count == 12  # each save: the file, its folder, the manifest, its folder
     # each save opens its temporary file and its folder on the persist thread (exact in the test below);
     # the training thread adds the modules torch imports on first use
     assert stage.files_opened >= 6
@@ -108,7 +108,8 @@ def test_a_background_persist_is_not_counted_in_the_stage_running_meanwhile(tmp_
     assert evaluation.overlapped == ["checkpoint_persist"]
 
     persisted = profile.checkpoint_io.snapshot()
-    assert (persisted["fsync_count"], persisted["files_opened"]) == (2, 2)
-    assert persisted["access"]["write"]["bytes"] == path.stat().st_size
+    assert (persisted["fsync_count"], persisted["files_opened"]) == (4, 4)  # checkpoint + manifest
+    both = path.stat().st_size + checkpointing.manifest_path(path).stat().st_size
+    assert persisted["access"]["write"]["bytes"] == both
     written = profile.to_dict()["checkpoint_io"]["access"]["write"]
-    assert written["bytes"] == path.stat().st_size and written["sequential_share"] == 1.0
+    assert written["bytes"] == both and written["sequential_share"] == 1.0

@@ -1,0 +1,93 @@
+"""`vetted finetune data|train`: LoRA fine-tuning on the safe tier (pipelines/training/, finetune.toml).
+
+    vetted finetune data [--seed S]              # examples.jsonl + data_card.json in WORK_DIR/training/
+    vetted finetune train [--steps N] [--resume] [--finetune-config finetune.toml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--steps takes a whole number of steps, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--steps must be at least 1, got {value}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("finetune", help="LoRA fine-tuning of the base model on the safe tier")
+    steps = p.add_subparsers(dest="finetune_command", required=True)
+    d = steps.add_parser("data", help="build the RAFT examples and their data card from the safe tier")
+    d.add_argument("--seed", type=int, default=0, help="split, distractor positions and refusals (default 0)")
+    d.add_argument("--corpus", help="the corpus the work folder was curated from (FAQ pages' HTML; overrides "
+                   "paths.corpus_dir)")
+    d.set_defaults(func=cmd_data)
+    t = steps.add_parser("train", help="train the LoRA adapter, checkpointing as measured; merge at the end")
+    t.add_argument("--steps", type=_positive_int, help="optimizer steps (overrides train.steps)")
+    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint that verifies")
+    t.add_argument("--finetune-config", type=Path, default=Path("finetune.toml"),
+                   help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from pipelines.cli.main import settings_from_args
+    from pipelines.core.model_cache import ensure_base_model
+    from pipelines.observability.profiler import RunProfile, new_run_id
+    from pipelines.training.data import MissingIndexError, build_examples, token_counts, write_training_data
+
+    settings = settings_from_args(args)
+    layout = settings.layout
+    profile = RunProfile(f"finetune-data-{new_run_id()}")
+    try:
+        with profile.stage("finetune_data") as st:
+            examples = build_examples(layout, settings.paths.corpus_dir, seed=args.seed)
+            tokens = token_counts(examples, ensure_base_model(layout.models_dir))
+            data = write_training_data(layout, examples, tokens=tokens, recorder=st.io)
+            st.items(items_out=len(examples))
+    except MissingIndexError as exc:
+        raise SystemExit(str(exc)) from None
+    profile.write(layout.run(profile.run_id).io_profile)
+    shown = data.card | {"documents": {k: len(v) for k, v in data.card["documents"].items()}}
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipelines.cli.main import settings_from_args
+    from pipelines.core.model_cache import ensure_base_model
+    from pipelines.training.config import load_config
+    from pipelines.training.data import MissingIndexError, read_training_data
+    from pipelines.training.lora import resume_config, run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_from_args(args)
+    layout = settings.layout
+    config_path = args.finetune_config if args.finetune_config.exists() else None
+    if config_path is None and args.finetune_config != Path("finetune.toml"):
+        raise SystemExit(f"fine-tuning config {args.finetune_config} not found")
+    config = load_config(config_path)
+    if args.resume:
+        kept = resume_config(layout)
+        if kept is None:
+            raise SystemExit(f"no usable checkpoint in {layout.checkpoints_dir}: run without --resume")
+        if args.steps is not None and args.steps != kept.train.steps:
+            raise SystemExit(f"a resumed run keeps its config ({kept.train.steps} steps): drop --steps")
+        config = kept
+    elif args.steps is not None:
+        config = config.with_steps(args.steps)
+    try:
+        read_training_data(layout)  # before the base model is converted: no data, no point
+    except MissingIndexError as exc:
+        raise SystemExit(str(exc)) from None
+    summary = run(layout, ensure_base_model(layout.models_dir), config, resume_run=args.resume)
+    print(json.dumps({k: v for k, v in summary.items() if k != "checkpoints"}, indent=2))
+    return 0
