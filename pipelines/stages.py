@@ -8,9 +8,10 @@ puts them in order and runs each inside the stage profiler; the Prefect flow, th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
@@ -34,7 +35,7 @@ from curation.sources import SourceRegistry
 from curation.table import documents_table, write_documents, write_quarantine
 from pipelines.core.embedding import Embedder
 from pipelines.core.index_store import BuildInfo, write_build
-from pipelines.core.settings import Settings
+from pipelines.core.settings import CurationSettings, DomainSettings, Settings
 from pipelines.observability.recorder import IoRecorder
 
 
@@ -84,19 +85,27 @@ def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedd
     return [
         AgeScorer(registry, today=today),
         SourceTrustScorer(registry),
-        RelevanceScorer(
-            embedder.embed,
-            description=settings.domain.description,
-            exemplars=settings.domain.exemplars,
-            off_domain_exemplars=settings.domain.off_domain_exemplars,
-            low=cur.relevance_low,
-            high=cur.relevance_high,
-            chars=cur.relevance_chars,
-        ),
+        relevance_scorer(embedder.embed, settings.domain, cur),
         SensitiveDataScorer(allowed_emails=registry.allowed_emails, public_sources=registry.public_sources),
         DuplicateScorer(lambda d: registry.trust(d.source, d.source_type)),
         QualityScorer(),
     ]
+
+
+def relevance_scorer(
+    embed: Callable[[list[str]], Any], domain: DomainSettings, cur: CurationSettings
+) -> RelevanceScorer:
+    """The relevance scorer that the domain and curation settings describe (the run, the relevance set's
+    measure and its tests build it here, so the three never drift apart)."""
+    return RelevanceScorer(
+        embed,
+        description=domain.description,
+        exemplars=domain.exemplars,
+        off_domain_exemplars=domain.off_domain_exemplars,
+        low=cur.relevance_low,
+        high=cur.relevance_high,
+        chars=cur.relevance_chars,
+    )
 
 
 def score_documents(docs: Sequence[Document], scorers: Sequence[Scorer]) -> tuple[Scores, dict[str, float]]:

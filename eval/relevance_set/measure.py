@@ -94,17 +94,9 @@ def default_scorer(embed: Callable[[list[str]], np.ndarray] | None = None) -> Re
     """The scorer as the ingestion run builds it from default settings (embedder: the packaged MiniLM)."""
     from pipelines.core.embedding import Embedder
     from pipelines.core.settings import CurationSettings, DomainSettings
+    from pipelines.stages import relevance_scorer
 
-    domain, cur = DomainSettings(), CurationSettings()
-    return RelevanceScorer(
-        embed or Embedder().embed,
-        description=domain.description,
-        exemplars=domain.exemplars,
-        off_domain_exemplars=domain.off_domain_exemplars,
-        low=cur.relevance_low,
-        high=cur.relevance_high,
-        chars=cur.relevance_chars,
-    )
+    return relevance_scorer(embed or Embedder().embed, DomainSettings(), CurationSettings())
 
 
 def as_document(item: dict[str, Any]) -> Document:

@@ -9,6 +9,7 @@ import pytest
 from curation.models import Document
 from curation.scorers.relevance import DEFAULT_OFF_DOMAIN_EXEMPLARS, RelevanceScorer
 from pipelines.core.settings import CurationSettings, DomainSettings
+from pipelines.stages import relevance_scorer
 
 # Synthetic IT helpdesk tickets (written for this test): what a company's support queue holds.
 TICKETS = [
@@ -46,16 +47,7 @@ def _doc(title: str, text: str) -> Document:
 
 @pytest.fixture(scope="module")
 def scorer(embedder) -> RelevanceScorer:
-    domain, cur = DomainSettings(), CurationSettings()
-    return RelevanceScorer(
-        embedder.embed,
-        description=domain.description,
-        exemplars=domain.exemplars,
-        off_domain_exemplars=domain.off_domain_exemplars,
-        low=cur.relevance_low,
-        high=cur.relevance_high,
-        chars=cur.relevance_chars,
-    )
+    return relevance_scorer(embedder.embed, DomainSettings(), CurationSettings())
 
 
 def test_helpdesk_tickets_are_not_flagged_off_domain(scorer):
