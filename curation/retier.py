@@ -25,8 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.models import Decision, ScoreResult
-from curation.policy import REDACTED_PREFIX, Override, TierPolicy
+from curation.models import Decision, Override, ScoreResult
+from curation.policy import REDACTED_PREFIX, TierPolicy
 from curation.scorers import scorer_of_reason
 from curation.table import SCORE_NAMES
 

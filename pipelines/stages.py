@@ -18,8 +18,8 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from curation.connectors import FolderConnector
 from curation.layout import RunFolder, WorkLayout
-from curation.models import Decision, Document, QuarantineRecord, ScoreResult, Tier
-from curation.policy import Override, TierPolicy
+from curation.models import Decision, Document, Override, QuarantineRecord, ScoreResult, Tier
+from curation.policy import TierPolicy
 from curation.redaction import redact
 from curation.report import build_report, write_steward_report
 from curation.scorers import (

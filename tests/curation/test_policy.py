@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from curation.models import ScoreResult, Tier
-from curation.policy import DEFAULT_ACTIONS, Override, TierPolicy, load_policy
+from curation.models import Override, ScoreResult, Tier
+from curation.policy import DEFAULT_ACTIONS, TierPolicy, load_policy
 
 REPO = Path(__file__).resolve().parents[2]
 

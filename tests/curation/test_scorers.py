@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from curation.models import Document, ScoreResult, Tier
-from curation.policy import Override, load_policy
+from curation.models import Document, Override, ScoreResult, Tier
+from curation.policy import load_policy
 from curation.retier import DECISION_PREFIXES, stored_scores
 from curation.scorers import SCORER_CLASSES, Scorer, ScorerStats, scorer_names, scorer_of_reason
 from curation.scorers.age import AgeScorer
