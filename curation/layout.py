@@ -19,8 +19,29 @@ nothing on its own, so building one never touches the disk.
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+_ID_LOCK = threading.Lock()
+_last_id_us = 0
+
+
+def time_ordered_id() -> str:
+    """An id that sorts by creation time: UTC to the microsecond, strictly increasing within a process.
+
+    Run ids and index build ids are ordered by name ("the latest run"); a seconds-resolution stamp with a
+    random tail put two runs started in the same second in random order. Leading 'YYYYmmddTHHMMSS' is kept so
+    that old ids (seconds only) still sort before new ones of a later second.
+    """
+    global _last_id_us
+    with _ID_LOCK:
+        now_us = max(time.time_ns() // 1000, _last_id_us + 1)
+        _last_id_us = now_us
+    seconds, micros = divmod(now_us, 1_000_000)
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f".{micros:06d}Z-" + uuid.uuid4().hex[:6]
 
 
 @dataclass(slots=True, frozen=True)

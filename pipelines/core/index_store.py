@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from llama_index.core import MockEmbedding, StorageContext, VectorStoreIndex, lo
 from llama_index.core.schema import BaseNode, TextNode
 from llama_index.vector_stores.faiss import FaissMapVectorStore
 
-from curation.layout import WorkLayout
+from curation.layout import WorkLayout, time_ordered_id
 from pipelines.observability.fsio import atomic_write_json, atomic_write_text, fsync_path
 from pipelines.observability.recorder import IoRecorder
 
@@ -221,7 +220,7 @@ def _derive(
 
 
 def _new_build_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    return time_ordered_id()
 
 
 @contextmanager

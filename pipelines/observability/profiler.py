@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -35,7 +34,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from curation.layout import RunFolder, WorkLayout
+from curation.layout import RunFolder, WorkLayout, time_ordered_id
 from pipelines.observability.counters import IO_FIELDS, ChildSampler, Snapshot, take_snapshot
 from pipelines.observability.fsio import atomic_write_json
 from pipelines.observability.recorder import Figures, IoRecorder, activate
@@ -263,8 +262,8 @@ PROFILE_FILE = RunFolder.IO_PROFILE
 
 
 def new_run_id() -> str:
-    """Sorts by start time; the random tail keeps two runs started in the same second apart."""
-    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    """Sorts by start time (curation.layout.time_ordered_id)."""
+    return time_ordered_id()
 
 
 def new_run_dir(work_dir: Path) -> tuple[str, Path]:
