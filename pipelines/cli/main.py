@@ -2,7 +2,7 @@
 
 vetted corpus demo|test [--out DIR]      build a corpus from Debian packages
 vetted ingest [--corpus DIR]             run the ingestion flow (curate, index, report, I/O profile)
-vetted serve [--port P]                  start vLLM and the chat API on loopback
+vetted serve [--port P] [--model M]      start vLLM (base, tuned or a folder) and the chat API on loopback
 vetted demo                              all of the above, then three questions
 """
 
@@ -23,7 +23,7 @@ from pipelines.core.settings import Settings, load_settings
 # handlers take the parsed args (use `settings_from_args(args)` for vetted.toml plus flags).
 SUBCOMMAND_MODULES = (
     "pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands",
-    "pipelines.cli.finetune_commands",
+    "pipelines.cli.finetune_commands", "pipelines.cli.checkpoint_commands",
 )
 
 
@@ -36,6 +36,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         flags["paths.corpus_dir"] = str(Path(args.corpus).resolve())
     if getattr(args, "port", None):
         flags["serving.port"] = args.port
+    if getattr(args, "model", None) and args.command == "serve":
+        flags["engine.model"] = args.model
     config = args.config if args.config and args.config.exists() else None
     if args.config and config is None and args.config != Path("vetted.toml"):
         raise SystemExit(f"settings file {args.config} not found")
@@ -109,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="start the vLLM engine and the chat API on loopback")
     p.add_argument("--port", type=int, help="chat API port (overrides serving.port)")
+    p.add_argument("--model", help="base, tuned (WORK_DIR/models/tuned, from `vetted finetune`) or a model "
+                   "folder (overrides engine.model)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="corpus + ingest + serve, then ask three questions")

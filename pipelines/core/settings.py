@@ -88,6 +88,9 @@ class EngineSettings(_Section):
     url: str | None = None  # an OpenAI-compatible engine that runs elsewhere; None = start vLLM as a child
     engine_python: Path = Path(".venv-vllm/bin/python")  # the engine's own environment
     served_model_name: str = "vetted-smollm2"
+    # what the child engine serves: "base" (SmolLM2, converted once), "tuned" (WORK_DIR/models/tuned/, what
+    # `vetted finetune` exports) or a model folder (safetensors + tokenizer)
+    model: str = "base"
     max_model_len: int = 2048  # longer contexts cost KV-cache memory
     startup_timeout_s: float = 420.0  # vLLM on 2 CPU cores loads in 30-80 s; leave headroom
     max_tokens: int = 200  # answer length cap: longer answers take longer on CPU

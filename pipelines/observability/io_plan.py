@@ -58,6 +58,13 @@ class Target:
     def workers(self) -> int:
         return self.nodes * self.gpus_per_node
 
+    def checkpoint_target(self) -> CheckpointTarget:
+        return CheckpointTarget(
+            nodes=self.nodes, gpus_per_node=self.gpus_per_node, model_params=self.model_params,
+            run_hours=self.run_hours, storage_GBps=self.storage_GBps, stall_target=self.stall_target,
+            mtbf_node_hours=self.mtbf_node_hours, checkpoint_bytes_per_param=self.checkpoint_bytes_per_param,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StagePlan:
@@ -78,17 +85,65 @@ class StagePlan:
         return max(self.compute_hours, self.storage_hours)
 
 
+# MLPerf Storage v1.0's checkpointing workload: the checkpoint sizes it writes for its Llama 3 models
+# (weights + optimizer state as the reference implementation lays them out). Where a plan's model matches one
+# of these within 5%, its size is used instead of params x bytes-per-param.
+MLPERF_CHECKPOINT_GB = {8e9: 105.0, 70e9: 912.0, 405e9: 5290.0}
+DEFAULT_SNAPSHOT_GBPS_PER_NODE = 10.0  # device to pinned host memory, one node: well under PCIe 5 x16's 64
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointTarget:
+    """What the checkpoint interval depends on: the job's size, its model, its run and its storage."""
+
+    nodes: int
+    gpus_per_node: int
+    model_params: float
+    run_hours: float
+    storage_GBps: float
+    stall_target: float = 0.05
+    mtbf_node_hours: float = DEFAULT_MTBF_NODE_HOURS
+    checkpoint_bytes_per_param: float | None = None  # None: MLPerf Storage's size where it has one, else 14
+    async_save: bool = False  # snapshot to host memory, then persist in the background
+    snapshot_GBps_per_node: float = DEFAULT_SNAPSHOT_GBPS_PER_NODE
+
+    def __post_init__(self) -> None:
+        for name in ("nodes", "gpus_per_node", "model_params", "run_hours", "storage_GBps", "mtbf_node_hours",
+                     "snapshot_GBps_per_node"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.checkpoint_bytes_per_param is not None and self.checkpoint_bytes_per_param <= 0:
+            raise ValueError(f"checkpoint_bytes_per_param must be > 0, got {self.checkpoint_bytes_per_param}")
+        if not 0 < self.stall_target < 1:
+            raise ValueError(f"stall_target is a share of wall time in (0, 1), got {self.stall_target}")
+
+    def size(self) -> tuple[float, str]:
+        """Checkpoint bytes and where the figure comes from."""
+        per_param = self.checkpoint_bytes_per_param
+        if per_param is None:
+            for params, gb in MLPERF_CHECKPOINT_GB.items():
+                if abs(self.model_params - params) <= 0.05 * params:
+                    return gb * GB, f"MLPerf Storage's checkpoint of Llama 3 {params / 1e9:g}B"
+            per_param = DEFAULT_CHECKPOINT_BYTES_PER_PARAM
+        return self.model_params * per_param, f"{self.model_params:,.0f} parameters x {per_param:g} B"
+
+
 @dataclass(frozen=True, slots=True)
 class CheckpointPlan:
     size_GB: float
-    save_s: float  # delta: one synchronous save at the storage bandwidth
+    size_source: str
+    save_s: float  # delta: one synchronous save at the storage bandwidth (the persist, when async)
+    stall_s: float  # what one save stops training for: the save (sync) or the snapshot (async)
     job_mtbf_hours: float
     expected_failures: float
     young_interval_s: float
     daly_interval_s: float
-    stall_share: float  # at Daly's interval
-    needed_GBps: float  # to keep the stall share at the target
+    interval_s: float  # the one to use: Daly's, and never shorter than a persist when async
+    stall_share: float  # at that interval
+    work_lost_per_failure_s: float  # half an interval, plus the save that was not finished
+    needed_GBps: float  # sync: to keep the stall share at the target; async: to persist within the interval
     async_persist_GBps: float  # asynchronous save: persist C within each interval
+    async_save: bool
     intermediate_needed: bool
 
 
@@ -140,24 +195,81 @@ def save_time_for_stall(mtbf_s: float, target: float) -> float:
     return low
 
 
-def checkpoint_plan(target: Target) -> CheckpointPlan:
-    size = target.model_params * target.checkpoint_bytes_per_param
+def checkpoint_plan(target: CheckpointTarget | Target) -> CheckpointPlan:
+    if isinstance(target, Target):
+        target = target.checkpoint_target()
+    size, source = target.size()
     save_s = size / (target.storage_GBps * GB)
     mtbf_s = target.mtbf_node_hours * 3600 / target.nodes
-    daly = daly_interval_s(save_s, mtbf_s)
     run_s = target.run_hours * 3600
+    if target.async_save:
+        # every node snapshots its shard at once; the persist then overlaps training
+        stall = size / target.nodes / (target.snapshot_GBps_per_node * GB)
+        daly = daly_interval_s(stall, mtbf_s)
+        interval = max(daly, save_s)  # one persist in flight at a time
+        needed = size / daly / GB
+        lost = interval / 2 + save_s  # a failure during a persist falls back one more checkpoint
+    else:
+        stall = save_s
+        daly = daly_interval_s(save_s, mtbf_s)
+        interval = daly
+        needed = size / save_time_for_stall(mtbf_s, target.stall_target) / GB
+        lost = interval / 2 + save_s / 2
+    needed_at_all = interval < run_s
     return CheckpointPlan(
         size_GB=size / GB,
+        size_source=source,
         save_s=save_s,
+        stall_s=stall,
         job_mtbf_hours=mtbf_s / 3600,
         expected_failures=run_s / mtbf_s,
-        young_interval_s=young_interval_s(save_s, mtbf_s),
+        young_interval_s=young_interval_s(stall, mtbf_s),
         daly_interval_s=daly,
-        stall_share=stall_share(save_s, daly),
-        needed_GBps=size / save_time_for_stall(mtbf_s, target.stall_target) / GB,
+        interval_s=interval,
+        stall_share=stall_share(stall, interval) if needed_at_all else 0.0,
+        work_lost_per_failure_s=lost if needed_at_all else run_s / 2,
+        needed_GBps=needed,
         async_persist_GBps=size / daly / GB,
-        intermediate_needed=daly < run_s,
+        async_save=target.async_save,
+        intermediate_needed=needed_at_all,
     )
+
+
+def format_checkpoint_plan(t: CheckpointTarget, c: CheckpointPlan) -> str:
+    """What `vetted checkpoint plan` prints."""
+    mode = "asynchronous (snapshot, then background persist)" if c.async_save else "synchronous"
+    nodes = f"{t.nodes:,} node{'s' if t.nodes != 1 else ''}"
+    lines = [
+        f"Checkpoint plan: {nodes} x {t.gpus_per_node} GPUs, {t.model_params / 1e9:g}B parameters, "
+        f"{t.run_hours:g} h run, storage {t.storage_GBps:,g} GB/s, {mode} saves",
+        f"  checkpoint size: {_num(c.size_GB)} GB ({c.size_source})",
+        f"  one save at {t.storage_GBps:,g} GB/s: {_duration(c.save_s)}; "
+        f"training stalls {_duration(c.stall_s)} a save",
+        f"  job MTBF: {t.mtbf_node_hours:,g} node-hours / {nodes} = {_duration(c.job_mtbf_hours * 3600)}; "
+        f"expected failures in the run: {_num(c.expected_failures)}",
+    ]
+    if not c.intermediate_needed:
+        lines.append(
+            f"  no intermediate checkpoint needed: the optimal interval ({_duration(c.interval_s)}) is "
+            f"longer than the run; save only the final one (a failure costs on average half the run, "
+            f"{_duration(c.work_lost_per_failure_s)}, with probability "
+            f"{1 - math.exp(-c.expected_failures):.1%})"
+        )
+        return "\n".join(lines)
+    lines += [
+        f"  interval: every {_duration(c.interval_s)} (Young {_duration(c.young_interval_s)}, "
+        f"Daly {_duration(c.daly_interval_s)})",
+        f"  stall share: {c.stall_share:.2%} of wall time; work lost per failure: "
+        f"{_duration(c.work_lost_per_failure_s)}",
+    ]
+    if c.async_save:
+        lines.append(f"  storage must persist {_num(c.size_GB)} GB within each interval: at least "
+                     f"{_num(c.needed_GBps)} GB/s")
+    else:
+        held = "met" if c.stall_share <= t.stall_target else "NOT met"
+        lines.append(f"  to keep the stall under {t.stall_target:.1%}: at least {_num(c.needed_GBps)} GB/s "
+                     f"({held} at {t.storage_GBps:,g} GB/s)")
+    return "\n".join(lines)
 
 
 def profile_documents(profile: dict[str, Any]) -> int:
@@ -198,7 +310,7 @@ def plan(profile: dict[str, Any], target: Target, *, documents_measured: int | N
         profile_run=str(profile.get("run_id", "?")),
         profile_documents=measured,
         stages=stage_plans(profile, target, measured),
-        checkpoint=checkpoint_plan(target),
+        checkpoint=checkpoint_plan(target.checkpoint_target()),
     )
 
 
@@ -210,7 +322,7 @@ def _num(x: float) -> str:
 def _duration(seconds: float) -> str:
     for unit, size in (("h", 3600.0), ("min", 60.0)):
         if seconds >= size:
-            return f"{seconds / size:.3g} {unit}"
+            return f"{_num(seconds / size)} {unit}"
     return f"{seconds:.3g} s"
 
 

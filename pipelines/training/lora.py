@@ -40,6 +40,7 @@ from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from curation.layout import WorkLayout
+from pipelines.core.model_cache import TUNED_MANIFEST
 from pipelines.observability.fsio import atomic_write_json
 from pipelines.observability.profiler import RunProfile, new_run_id
 from pipelines.training.checkpointing import Checkpointer, latest_checkpoint, load_checkpoint
@@ -334,8 +335,8 @@ def merge(recipe: Recipe) -> Path:
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     merged.to(torch.float32).save_pretrained(staging, safe_serialization=True)
-    recipe.tokenizer.save_pretrained(staging)
-    atomic_write_json(staging / "manifest.json", {
+    recipe.tokenizer.save_pretrained(staging, save_jinja_files=False)  # the template where vLLM reads it
+    atomic_write_json(staging / TUNED_MANIFEST, {
         "base_model": str(recipe.base_model_dir),
         "data_card_sha256": recipe.data_card_sha256,
         "steps": recipe.step,
@@ -353,9 +354,14 @@ def merge(recipe: Recipe) -> Path:
 def run(
     layout: WorkLayout, base_model_dir: Path, config: FinetuneConfig, *, resume_run: bool = False,
     merge_model: bool = True, on_step: StepHook | None = None, run_id: str | None = None,
+    profile: RunProfile | None = None,
 ) -> dict[str, Any]:
-    """setup, [resume], train, save the adapter, merge; the profile and summary in runs/<run>/."""
-    profile = RunProfile(run_id or f"finetune-{new_run_id()}")
+    """setup, [resume], train, save the adapter, merge; the profile and summary in runs/<run>/.
+
+    `profile`: the stage profiler of a larger run (the finetune flow's, whose data and evaluation stages
+    share its run folder); a fresh one otherwise.
+    """
+    profile = profile or RunProfile(run_id or f"finetune-{new_run_id()}")
     with profile.stage("finetune_setup") as st:
         recipe = setup(layout, base_model_dir, config)
         if resume_run:
