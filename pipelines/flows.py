@@ -87,24 +87,18 @@ def finetune_flow(
     from pipelines.core.model_cache import TUNED_MANIFEST, ensure_base_model
     from pipelines.observability.fsio import atomic_write_json
     from pipelines.observability.profiler import new_run_id
-    from pipelines.training.config import load_config
     from pipelines.training.data import build_examples, read_training_data, token_counts, write_training_data
-    from pipelines.training.lora import resume_config
     from pipelines.training.lora import run as train_run
+    from pipelines.training.lora import run_config
 
     settings = load_settings(Path(config) if config else None, dotted)
     layout = settings.layout
     logger = get_run_logger()
     profile = RunProfile(f"finetune-{new_run_id()}")
     base_dir = ensure_base_model(layout.models_dir)
-    recipe = load_config(Path(finetune_config) if finetune_config else None, gpu=_on_gpu())
-    if resume:
-        kept = resume_config(layout)
-        if kept is None:
-            raise ValueError(f"no usable checkpoint in {layout.checkpoints_dir}: run without resume")
-        recipe = kept
-    elif steps is not None:
-        recipe = recipe.with_steps(steps)
+    recipe_file = Path(finetune_config) if finetune_config else None
+    recipe = run_config(layout, recipe_file, steps=steps, resume=resume)
+    folder = layout.run(profile.run_id)
 
     def data() -> None:
         if resume and layout.training_examples.exists():
@@ -130,7 +124,6 @@ def finetune_flow(
             tuned = evaluate_model(layout.tuned_model_dir, examples, embedder, **limits)
             evaluation.update(compare(base, tuned))
             st.items(items_in=2 * len(examples))
-        folder = layout.run(profile.run_id)
         atomic_write_json(folder.path / "finetune_eval.json", evaluation | {"base": base, "tuned": tuned})
 
     for name, body in (("finetune_data", data), ("finetune_train", train), ("finetune_evaluate", evaluate)):
@@ -138,7 +131,6 @@ def finetune_flow(
     manifest_path = layout.tuned_model_dir / TUNED_MANIFEST
     figures = {k: evaluation[k] for k in ("base", "tuned", "met")}
     atomic_write_json(manifest_path, json.loads(manifest_path.read_text()) | {"eval": figures})
-    folder = layout.run(profile.run_id)
     profile.write(folder.io_profile)
     summary = trained | {"eval": evaluation}
     atomic_write_json(folder.training_summary, summary)
@@ -146,9 +138,3 @@ def finetune_flow(
                 trained["steps"], evaluation["base"]["cited_accuracy"], evaluation["tuned"]["cited_accuracy"],
                 evaluation["met"])
     return summary
-
-
-def _on_gpu() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())

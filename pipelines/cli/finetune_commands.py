@@ -50,12 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.set_defaults(func=cmd_train)
 
 
-def _on_gpu() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def cmd_flow(args: argparse.Namespace) -> int:
     """The whole fine-tune as one Prefect flow (pipelines.flows.finetune_flow)."""
     from pipelines.cli.demo import resolved_paths
@@ -125,9 +119,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.cli.main import settings_from_args
     from pipelines.core.model_cache import ensure_base_model
-    from pipelines.training.config import load_config
     from pipelines.training.data import MissingIndexError, read_training_data
-    from pipelines.training.lora import resume_config, run
+    from pipelines.training.lora import run, run_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_from_args(args)
@@ -135,16 +128,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     config_path = args.finetune_config if args.finetune_config.exists() else None
     if config_path is None and args.finetune_config != Path("finetune.toml"):
         raise SystemExit(f"fine-tuning config {args.finetune_config} not found")
-    config = load_config(config_path, gpu=_on_gpu())
-    if args.resume:
-        kept = resume_config(layout)
-        if kept is None:
-            raise SystemExit(f"no usable checkpoint in {layout.checkpoints_dir}: run without --resume")
-        if args.steps is not None and args.steps != kept.train.steps:
-            raise SystemExit(f"a resumed run keeps its config ({kept.train.steps} steps): drop --steps")
-        config = kept
-    elif args.steps is not None:
-        config = config.with_steps(args.steps)
+    try:
+        config = run_config(layout, config_path, steps=args.steps, resume=args.resume)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     try:
         read_training_data(layout)  # before the base model is converted: no data, no point
     except MissingIndexError as exc:

@@ -44,7 +44,7 @@ from pipelines.core.model_cache import TUNED_MANIFEST
 from pipelines.observability.fsio import atomic_write_json
 from pipelines.observability.profiler import RunProfile, new_run_id
 from pipelines.training.checkpointing import Checkpointer, latest_checkpoint, load_checkpoint
-from pipelines.training.config import FinetuneConfig
+from pipelines.training.config import FinetuneConfig, load_config
 from pipelines.training.data import Example, read_training_data
 from pipelines.training.interval import IntervalDecision, decide_interval
 
@@ -314,6 +314,20 @@ def resume_config(layout: WorkLayout) -> FinetuneConfig | None:
     """The config a resumed run keeps: the newest usable checkpoint's own."""
     path = latest_checkpoint(layout.checkpoints_dir / "lora", "step-*.pt")
     return None if path is None else FinetuneConfig.from_dict(load_checkpoint(path)["config"])
+
+
+def run_config(layout: WorkLayout, path: Path | None, *, steps: int | None, resume: bool) -> FinetuneConfig:
+    """The recipe a run uses: `path`'s (its [cpu] tables without a GPU) with `steps`, or, resuming, the
+    checkpoint's own config, which a different step count may not change. ValueError says what to do."""
+    if resume:
+        kept = resume_config(layout)
+        if kept is None:
+            raise ValueError(f"no usable checkpoint in {layout.checkpoints_dir}: run without --resume")
+        if steps is not None and steps != kept.train.steps:
+            raise ValueError(f"a resumed run keeps its config ({kept.train.steps} steps): drop --steps")
+        return kept
+    config = load_config(path, gpu=torch.cuda.is_available())
+    return config if steps is None else config.with_steps(steps)
 
 
 # --- merge ------------------------------------------------------------------------------------------------
