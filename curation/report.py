@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,12 @@ from curation.models import QuarantineRecord
 MAX_ROWS = 2000  # rows of the attention table in the HTML page; the JSON keeps them all
 
 
-def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecord]) -> dict[str, Any]:
+def build_report(
+    run_id: str, table: pa.Table, quarantined: list[QuarantineRecord], warnings: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The steward's view of a run: tiers, reasons, what needs a steward, the quarantine, and `warnings`
+    (what the folder got wrong without losing a document: a manifest naming missing files, undeclared
+    source types), shown first because each one can make many documents' scores wrong."""
     rows = table.select(
         [
             "doc_id",
@@ -55,6 +61,7 @@ def build_report(run_id: str, table: pa.Table, quarantined: list[QuarantineRecor
         "run_id": run_id,
         "documents": len(rows),
         "quarantined": len(quarantined),
+        "warnings": list(warnings),
         "tiers": dict(Counter(row["tier"] for row in rows)),
         "by_source": {s: dict(c) for s, c in sorted(by_source.items())},
         "reasons": dict(reasons.most_common()),
@@ -102,7 +109,8 @@ _CSS = """body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}
 td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}.n{text-align:right}
 .bar{background:#4a7;height:10px}tr.unsafe td:first-child{color:#b00;font-weight:bold}
-tr.review td:first-child{color:#a60}.cards span{display:inline-block;margin-right:2em;font-size:20px}"""
+tr.review td:first-child{color:#a60}.cards span{display:inline-block;margin-right:2em;font-size:20px}
+.warn{color:#b00}"""
 
 
 def _bar_rows(counts: dict[str, int]) -> str:
@@ -139,6 +147,12 @@ def render_html(report: dict[str, Any]) -> str:
         f"<tr><td>{e(q['path'])}</td><td>{e(q['reason'])}</td><td>{e(q['detail'])}</td></tr>"
         for q in report["quarantine"]
     )
+    warning_items = "".join(f"<li>{e(w)}</li>" for w in report.get("warnings", []))
+    warnings = (
+        f"<h2 class=warn>Warnings ({len(report['warnings'])})</h2><ul class=warn>{warning_items}</ul>"
+        if warning_items
+        else ""
+    )
     return f"""<!doctype html><html lang=en><head><meta charset=utf-8>
 <title>Vetted steward report {e(report["run_id"])}</title>
 <style>{_CSS}</style>
@@ -146,6 +160,7 @@ def render_html(report: dict[str, Any]) -> str:
 scored, {report["quarantined"]} quarantined.</p>
 <div class=cards><span>safe {tiers.get("safe", 0)}</span><span>review {tiers.get("review", 0)}</span>
 <span>unsafe {tiers.get("unsafe", 0)}</span></div>
+{warnings}
 <h2>By source</h2><table><tr><th>source</th><th>safe</th><th>review</th><th>unsafe</th></tr>
 {source_rows}</table>
 <h2>Reasons</h2><table>{_bar_rows(report["reasons"])}</table>

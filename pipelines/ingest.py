@@ -157,12 +157,9 @@ def _profiled(state: IngestRun, name: str, body: Callable[[IngestRun, StageHandl
 
 
 def _load(run: IngestRun, st: StageHandle) -> None:
-    cur = run.settings.curation
-    loaded = stages.load_documents(
-        run.corpus, run.registry, max_file_mb=cur.max_file_mb, legacy_encoding=cur.legacy_encoding
-    )
+    loaded = stages.load_documents(run.corpus, run.registry, run.settings.curation)
     st.items(items_in=loaded.units, items_out=len(loaded.documents))
-    st.note(quarantined=len(loaded.quarantined))
+    st.note(quarantined=len(loaded.quarantined), warnings=len(loaded.warnings))
     run.loaded = loaded
     if not loaded.accounted:
         raise AccountingError(
@@ -226,7 +223,7 @@ def _index(run: IngestRun, st: StageHandle) -> None:
 
 def _report(run: IngestRun, st: StageHandle) -> None:
     assert run.loaded is not None
-    run.report = stages.report_run(run.run_folder, run.layout, run.loaded.quarantined)
+    run.report = stages.report_run(run.run_folder, run.layout, run.loaded.quarantined, run.loaded.warnings)
     st.items(items_in=len(run.documents), items_out=2)
 
 
@@ -262,6 +259,7 @@ def _write_summary(run: IngestRun, *, error: str | None = None) -> None:
         "documents": len(loaded.documents) if loaded else 0,
         "quarantined": len(loaded.quarantined) if loaded else 0,
         "accounted": bool(loaded and loaded.accounted),
+        "warnings": list(loaded.warnings) if loaded else [],
         "tiers": run.tiered.counts if run.tiered else {},
         "index": (
             {"build_id": run.build.build_id, "path": str(run.build.path), "chunks": run.build.n_chunks}

@@ -16,7 +16,7 @@ from typing import Any
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-from curation.connectors import FolderConnector
+from curation.connectors import FolderConnector, Limits, location
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, Override, QuarantineRecord, ScoreResult, Tier
 from curation.policy import TierPolicy
@@ -44,6 +44,9 @@ class Loaded:
     documents: list[Document]
     quarantined: list[QuarantineRecord]
     units: int  # files, or lines of JSONL ticket files: units == documents + quarantined
+    # what the folder got wrong without losing a document: manifest lines naming missing files, source
+    # types sources.toml does not declare (curation.connectors.manifest); the summary and report show them
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def accounted(self) -> bool:
@@ -66,17 +69,22 @@ class Tiered:
 Scores = dict[str, dict[str, ScoreResult]]
 
 
-def load_documents(
-    corpus_dir: Path, registry: SourceRegistry, *, max_file_mb: float, legacy_encoding: str | None = None
-) -> Loaded:
+def load_documents(corpus_dir: Path, registry: SourceRegistry, cur: CurationSettings) -> Loaded:
+    """Every file of the folder through its format parser, within the per-file bounds of the settings."""
+    limits = Limits(max_pages=cur.max_pages, max_rows=cur.max_sheet_rows, max_messages=cur.max_messages)
     connector = FolderConnector(
-        corpus_dir, registry, max_file_bytes=int(max_file_mb * 2**20), legacy_encoding=legacy_encoding
+        corpus_dir,
+        registry,
+        max_file_bytes=int(cur.max_file_mb * 2**20),
+        legacy_encoding=cur.legacy_encoding,
+        file_timeout_s=cur.file_timeout_s,
+        limits=limits,
     )
     docs: list[Document] = []
     bad: list[QuarantineRecord] = []
     for item in connector:
         (docs if isinstance(item, Document) else bad).append(item)  # type: ignore[arg-type]
-    return Loaded(docs, bad, units=connector.units)
+    return Loaded(docs, bad, units=connector.units, warnings=list(connector.warnings))
 
 
 def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedder) -> list[Scorer]:
@@ -159,24 +167,46 @@ def chunk_documents(docs: Sequence[Document], embedder: Embedder, settings: Sett
     )
     nodes: list[TextNode] = []
     for doc in docs:
+        cursor = 0
         for n, piece in enumerate(splitter.split_text(doc.text)):
+            metadata: dict[str, Any] = {
+                "doc_id": doc.doc_id,
+                "chunk_no": n,
+                "title": doc.title,
+                "source": doc.source,
+                "path": doc.path,
+                "content_hash": doc.content_hash,
+            }
+            # where the chunk starts inside its file ("page 12", "slide 3", "sheet Q3"), for citations
+            start = _chunk_start(doc.text, piece, cursor)
+            cursor = start
+            where = location(doc.meta, start)
+            if where:
+                metadata["location"] = where
             node = TextNode(
                 id_=f"{doc.doc_id}:{n}",
                 text=piece,
-                metadata={
-                    "doc_id": doc.doc_id,
-                    "chunk_no": n,
-                    "title": doc.title,
-                    "source": doc.source,
-                    "path": doc.path,
-                    "content_hash": doc.content_hash,
-                },
-                excluded_embed_metadata_keys=["doc_id", "chunk_no", "source", "path", "content_hash"],
+                metadata=metadata,
+                excluded_embed_metadata_keys=[
+                    "doc_id", "chunk_no", "source", "path", "content_hash", "location",
+                ],
                 excluded_llm_metadata_keys=["doc_id", "chunk_no", "content_hash"],
             )
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc.doc_id)
             nodes.append(node)
     return nodes
+
+
+def _chunk_start(text: str, piece: str, cursor: int) -> int:
+    """The offset of a chunk in its document's text. The splitter returns pieces in order and may strip
+    their edges, so the search starts where the previous chunk started and falls back on the piece's first
+    line; a piece it cannot find (whitespace normalised) keeps the previous offset."""
+    for probe in (piece, piece[:80], piece.split("\n", 1)[0][:40]):
+        if probe.strip():
+            found = text.find(probe.strip(), cursor)
+            if found >= 0:
+                return found
+    return cursor
 
 
 def embed_chunks(nodes: list[TextNode], embedder: Embedder) -> list[TextNode]:
@@ -207,7 +237,7 @@ def build_index(
 
 
 def report_run(
-    run: RunFolder, layout: WorkLayout, quarantined: list[QuarantineRecord]
+    run: RunFolder, layout: WorkLayout, quarantined: list[QuarantineRecord], warnings: Sequence[str] = ()
 ) -> tuple[Path, Path]:
     """The steward report of this run, from the documents table it wrote: (JSON path, HTML path)."""
     import pyarrow.parquet as pq
@@ -230,4 +260,4 @@ def report_run(
             "details",
         ],
     )
-    return write_steward_report(build_report(run.run_id, table, quarantined), run)
+    return write_steward_report(build_report(run.run_id, table, quarantined, warnings), run)

@@ -30,6 +30,7 @@ class Hit:
     path: str
     score: float
     text: str
+    location: str | None = None  # where the chunk starts inside its file: "page 12", "slide 3", "sheet Q3"
 
 
 class SafeRetriever:
@@ -86,6 +87,7 @@ class SafeRetriever:
                     path=meta.get("path", ""),
                     score=float(item.score or 0.0),
                     text=item.node.get_content(),
+                    location=meta.get("location"),
                 )
             )
         return hits[: self.top_k]

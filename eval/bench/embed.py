@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = common.settings_for(Path(tempfile.mkdtemp(prefix="bench-embed-")), corpus)
     embedder = Embedder(device=settings.embedding.device, batch_size=settings.embedding.batch_size)
     loaded = stages.load_documents(
-        corpus, load_registry(settings.resolve(settings.paths.sources_file)), max_file_mb=64
+        corpus, load_registry(settings.resolve(settings.paths.sources_file)), settings.curation
     )
     nodes = stages.chunk_documents(loaded.documents, embedder, settings)[: args.chunks]
     texts = [n.text for n in nodes]

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = common.settings_for(Path(tempfile.mkdtemp(prefix="bench-scorers-")), corpus)
     registry = load_registry(settings.resolve(settings.paths.sources_file))
     embedder = Embedder(device=settings.embedding.device, batch_size=settings.embedding.batch_size)
-    loaded = stages.load_documents(corpus, registry, max_file_mb=settings.curation.max_file_mb)
+    loaded = stages.load_documents(corpus, registry, settings.curation)
     docs = loaded.documents
     scorers = stages.build_scorers(settings, registry, embedder)
     stages.score_documents(docs[:20], scorers)  # warm-up: model load, presidio recognizers

@@ -34,8 +34,9 @@ def two_kb_documents(corpus: Path, registry) -> list:  # type: ignore[no-untyped
     """Every full 2,048-character piece of every readable document of the corpus (short tails dropped)."""
     from curation.models import Document
     from pipelines import stages
+    from pipelines.core.settings import CurationSettings
 
-    loaded = stages.load_documents(corpus, registry, max_file_mb=64)
+    loaded = stages.load_documents(corpus, registry, CurationSettings())
     docs = []
     for d in loaded.documents:
         for at in range(0, len(d.text) - DOC_CHARS + 1, DOC_CHARS):

@@ -23,7 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--docs",
         required=True,
         type=Path,
-        help="folder of text, markdown, HTML or reST files (+ optional manifest.jsonl)",
+        help=(
+            "folder of documents: text, markdown, reST, HTML, PDF, DOCX, PPTX, XLSX, CSV/TSV, EML, MBOX, "
+            "JSONL tickets and JSON/YAML/TOML/INI/.env configuration files (+ optional manifest.jsonl)"
+        ),
     )
     p.add_argument("--out", type=Path, help="JSONL output (default: standard output)")
     p.set_defaults(func=cmd_curate)
@@ -32,8 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_retier)
 
 
-def curate_folder(docs_dir: Path, settings: Any) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """The ingestion run as a dry run: load, score and tier; no table, index, report or steward DB."""
+def curate_folder(
+    docs_dir: Path, settings: Any
+) -> tuple[list[dict[str, Any]], Counter[str], list[str]]:
+    """The ingestion run as a dry run: load, score and tier; no table, index, report or steward DB.
+    Returns the rows, the count per tier and the folder's warnings (manifest lines, undeclared sources)."""
     from pipelines import ingest
 
     done = ingest.run(
@@ -61,7 +67,7 @@ def curate_folder(docs_dir: Path, settings: Any) -> tuple[list[dict[str, Any]], 
         rows.append(
             {"path": q.path, "tier": "quarantined", "reasons": [q.reason], "scores": {}, "detail": q.detail}
         )
-    return rows, Counter(r["tier"] for r in rows)
+    return rows, Counter(r["tier"] for r in rows), list(done.loaded.warnings)
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
@@ -69,7 +75,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
 
     if not args.docs.is_dir():
         raise SystemExit(f"--docs {args.docs} is not a folder")
-    rows, counts = curate_folder(args.docs.resolve(), settings_from_args(args))
+    rows, counts, warnings = curate_folder(args.docs.resolve(), settings_from_args(args))
     out: TextIO = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
     try:
         for row in rows:
@@ -77,6 +83,8 @@ def cmd_curate(args: argparse.Namespace) -> int:
     finally:
         if args.out:
             out.close()
+    for warning in warnings:  # louder than a quarantine line: each can make many documents' scores wrong
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(
         f"curated {len(rows)} files: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
         file=sys.stderr,

@@ -55,6 +55,13 @@ class CurationSettings(_Section):
     today: str | None = None  # ISO date the ages are measured against; None = the machine's date
     max_file_mb: float = 64.0  # larger files are quarantined: protects memory, a steward can raise it
     legacy_encoding: str | None = None  # e.g. "cp1252": non-UTF-8 files decode with it; None quarantines them
+    # Per-file bounds of the format parsers (curation.connectors.Limits): over one, the file is quarantined
+    # (`timeout`, `too_large`), never truncated, and the run goes on. Higher = longer files read, more time
+    # and memory a hostile or broken file can take.
+    file_timeout_s: float = Field(default=60.0, gt=0)  # one file's parsing; a 300-page PDF takes ~10 s here
+    max_pages: int = Field(default=300, ge=1)  # PDF pages and PPTX slides per file
+    max_sheet_rows: int = Field(default=100_000, ge=1)  # rows per sheet or CSV, empty rows counted
+    max_messages: int = Field(default=20_000, ge=1)  # messages per mailbox
     # relevance = the margin (best cosine to the exemplars minus best cosine to the off-domain exemplars)
     # mapped from [low, high] to [0, 1]; under 0.25 (margin -0.05 with these) it is flagged off-domain.
     # Raising low flags more borderline text; chosen on eval/relevance_set's tuning split.

@@ -163,3 +163,59 @@ def test_builder_bytes_repeat(corpus, tmp_path):
     for rel in expected["files"]:
         if rel not in random_salts:
             assert (tmp_path / rel).read_bytes() == (root / rel).read_bytes(), rel
+
+
+def test_the_run_reads_its_bounds_from_settings_and_keeps_the_warnings(corpus):
+    from pipelines.core.settings import CurationSettings
+    from pipelines.stages import load_documents
+
+    root, expected = corpus
+    loaded = load_documents(root, load_registry(REPO / "sources.toml"), CurationSettings(max_pages=10))
+    assert loaded.accounted
+    pdf = next(q for q in loaded.quarantined if q.path == "formats/libtasn1.pdf")
+    assert pdf.reason == "too_large" and "max_pages" in pdf.detail
+    assert len(loaded.warnings) == 2 and "formats/removed-in-2019.pdf" in loaded.warnings[0]
+    with pytest.raises(ValueError, match="file_timeout_s"):
+        CurationSettings(file_timeout_s=0)
+
+
+def test_chunks_say_which_page_or_slide_they_start_on(curated):
+    from types import SimpleNamespace
+
+    from pipelines.core.settings import Settings
+    from pipelines.stages import chunk_documents
+
+    _, docs, _ = curated
+    pdf, deck = docs["formats/libtasn1.pdf"], docs["formats/postgres-numeric.pptx"]
+    words = SimpleNamespace(tokenizer_fn=lambda: str.split)  # word tokens: the chunker needs no model here
+    nodes = chunk_documents([pdf, deck], words, Settings())  # type: ignore[arg-type]
+    starts = json.loads(pdf.meta["page_starts"])
+    pdf_nodes = [n for n in nodes if n.metadata["doc_id"] == pdf.doc_id]
+    pages = [int(n.metadata["location"].removeprefix("page ")) for n in pdf_nodes]
+    assert pages[0] == 1 and pages == sorted(pages) and pages[-1] >= len(starts) - 1
+    for node, page in zip(pdf_nodes, pages, strict=True):  # the chunk's first line is on the page it names
+        first = node.text.strip().split("\n", 1)[0][:40]
+        end = starts[page] if page < len(starts) else len(pdf.text)
+        assert first in pdf.text[starts[page - 1] : end + len(first)]
+    assert {n.metadata["location"] for n in nodes if n.metadata["doc_id"] == deck.doc_id} <= {
+        f"slide {i}" for i in range(1, 5)
+    }
+    assert "location" in nodes[0].excluded_embed_metadata_keys
+
+
+def test_the_steward_report_shows_the_folders_warnings():
+    import pyarrow as pa
+
+    from curation.report import build_report, render_html
+
+    table = pa.table({c: pa.array([], pa.string()) for c in (
+        "doc_id", "title", "source", "path", "tier", "overridden_by")} | {
+        "updated": pa.array([], pa.date32()), "reasons": pa.array([], pa.list_(pa.string())),
+        **{f"score_{s}": pa.array([], pa.float64()) for s in ("age", "relevance", "trust", "quality")},
+    })
+    warning = "manifest.jsonl line 3 'gone.pdf': no such file <b>"
+    report = build_report("run-1", table, [], [warning])
+    assert report["warnings"] == [warning]
+    page = render_html(report)
+    assert "Warnings (1)" in page and "no such file &lt;b&gt;" in page
+    assert "Warnings" not in render_html(build_report("run-2", table, [], []))

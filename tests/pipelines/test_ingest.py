@@ -49,8 +49,25 @@ def test_a_run_writes_tables_index_and_a_summary_that_adds_up(tmp_path, corpus, 
     assert [r.stage for r in done.profile.stages] == list(ingest.STAGE_NAMES)
     summary = json.loads(done.run_folder.summary.read_text())
     assert summary["inputs"] == 3 == summary["documents"] + summary["quarantined"] and summary["accounted"]
+    assert summary["warnings"] == []
     assert layout.documents.exists() and layout.quarantine.exists() and current_build(layout.root)
     assert done.run_folder.io_profile.exists() and done.run_folder.steward_report_html.exists()
+
+
+def test_a_manifest_naming_a_missing_file_is_a_warning_in_the_summary_and_the_report(
+    tmp_path, corpus, embedder
+):
+    lines = [{"path": "product-docs-python/files.txt", "title": "Files"},
+             {"path": "product-docs-python/gone-since-2019.txt", "title": "Gone"}]
+    (corpus / "manifest.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    settings = _settings(tmp_path, corpus)
+    done = ingest.run(settings, corpus, settings.layout, embedder=embedder, write_index=False)
+    summary = json.loads(done.run_folder.summary.read_text())
+    assert summary["accounted"] and len(summary["warnings"]) == 1
+    assert "line 2 'product-docs-python/gone-since-2019.txt'" in summary["warnings"][0]
+    report = json.loads(done.run_folder.steward_report_json.read_text())
+    assert report["warnings"] == summary["warnings"]
+    assert "gone-since-2019.txt" in done.run_folder.steward_report_html.read_text()
 
 
 def test_a_run_that_loses_a_document_publishes_nothing(tmp_path, corpus, embedder, monkeypatch):

@@ -55,7 +55,7 @@ def make_training_work_dir(root: Path, test_corpus: Path, embedder) -> TrainingW
     work.mkdir()
     confidential = _subset(test_corpus, corpus)
     settings = load_settings(None, {"paths.work_dir": str(work), "curation.today": "2026-11-26"})
-    loaded = load_documents(corpus, load_registry(REPO_ROOT / "sources.toml"), max_file_mb=64)
+    loaded = load_documents(corpus, load_registry(REPO_ROOT / "sources.toml"), settings.curation)
     scores = {}
     for doc in loaded.documents:
         s = {name: ScoreResult(name, 0.9) for name in SCORE_NAMES}
