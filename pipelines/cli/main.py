@@ -23,7 +23,7 @@ from pipelines.core.settings import Settings, load_settings
 # handlers take the parsed args (use `settings_from_args(args)` for vetted.toml plus flags).
 SUBCOMMAND_MODULES = (
     "pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands",
-    "pipelines.cli.finetune_commands", "pipelines.cli.checkpoint_commands",
+    "pipelines.cli.finetune_commands", "pipelines.cli.checkpoint_commands", "pipelines.cli.index_commands",
 )
 
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 LOCK = ".lock"
+HISTORY = "history.jsonl"  # one line per build made current, kept after old builds are pruned
 FAISS_FILE = "default__vector_store.json"  # LlamaIndex's name for the FAISS file: binary, not JSON
 
 
@@ -251,12 +253,47 @@ def _commit(
     final = root / manifest["build_id"]
     tmp.rename(final)
     atomic_write_text(root / CURRENT, manifest["build_id"] + "\n", recorder=recorder)
+    _append_history(root, final, manifest)
     _prune(root, keep=keep_builds)
     seconds = time.perf_counter() - start
     info = BuildInfo(final.name, final, manifest["n_chunks"], manifest["n_documents"], seconds)
     size = sum(f.stat().st_size for f in final.iterdir())
     log.info("index build %s: %d chunks, %d bytes, %.2f s", final, info.n_chunks, size, info.seconds)
     return info
+
+
+def _append_history(root: Path, build: Path, manifest: dict[str, Any]) -> None:
+    """Say why this build exists: a run wrote it whole, or an override derived it from the one before. Under
+    the writer lock, after the swap: a crash before this line loses a history line, never a build."""
+    change = manifest.get("change")
+    entry = {
+        "build_id": manifest["build_id"],
+        "created": datetime.fromtimestamp(manifest["created"], UTC).isoformat(timespec="seconds"),
+        "why": "override" if manifest.get("derived_from") else "run",
+        "derived_from": manifest.get("derived_from"),
+        "change": change,
+        "n_chunks": manifest["n_chunks"],
+        "n_documents": manifest["n_documents"],
+        "bytes": sum(f.stat().st_size for f in build.iterdir()),
+    }
+    with open(root / HISTORY, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_history(work_dir: Path) -> list[dict[str, Any]]:
+    """Every build made current, oldest first (index/history.jsonl); a torn last line is skipped."""
+    path = index_root(work_dir) / HISTORY
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return entries
 
 
 def _chunk_table(nodes: list[TextNode]) -> pa.Table:
