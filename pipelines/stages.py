@@ -229,7 +229,7 @@ def build_index(
         layout.root,
         nodes,
         dimension=embedder.dimension,
-        model=str(embedder.model_dir),
+        model=embedder.model_label,  # the backend and precision too: a change re-embeds
         doc_hashes={d.doc_id: d.content_hash for d in safe_docs},
         settings=settings.chunking.model_dump(),
         recorder=recorder,

@@ -1,8 +1,8 @@
 """A content-addressed embedding cache (SQLite): the same text under the same model is embedded once.
 
 Scheduled runs over a mostly unchanged corpus then embed only what changed; on a CPU that is the difference
-between minutes and seconds. Keys are SHA-1 of the text, scoped by a model id (path + weight size + mtime),
-so a new model never reads old vectors.
+between minutes and seconds. Keys are SHA-1 of the text, scoped by a model id (path + weight size + mtime)
+and the backend, so a new model or backend never reads old vectors.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ def model_id(model_dir: Path) -> str:
     weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
     stamp = ",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
     return hashlib.sha1(f"{model_dir.resolve()}|{stamp}".encode()).hexdigest()[:16]
+
+
+def cache_scope(model_dir: Path, variant: str) -> str:
+    """The cache's model column: the model's version and the backend that embeds with it (an int8 vector is
+    not a torch vector)."""
+    return f"{model_id(model_dir)}:{variant}"
 
 
 class EmbeddingCache:

@@ -19,6 +19,7 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -165,10 +166,11 @@ def _check_chat_template(model_dir: Path) -> None:
         raise ModelCacheError(f"{model_dir}/tokenizer_config.json lost its chat_template on save")
 
 
-def _publish(staging: Path, target: Path) -> None:
+def _publish(staging: Path, target: Path, is_complete: Callable[[Path], bool] | None = None) -> None:
     """Move a finished conversion into place; an incomplete leftover is moved aside first."""
+    done = is_complete or (lambda folder: read_manifest(folder) is not None)
     if target.exists():
-        if read_manifest(target) is not None:
+        if done(target):
             return  # another process finished first; its copy is as good as ours
         leftover = target.with_name(f".{target.name}-incomplete-{time.time_ns()}")
         log.warning("moving incomplete %s aside to %s", target, leftover)
@@ -177,5 +179,116 @@ def _publish(staging: Path, target: Path) -> None:
     try:
         staging.rename(target)  # atomic on one filesystem: readers see all of it or none
     except OSError:
-        if read_manifest(target) is None:  # not a lost race with another converter: a real failure
+        if not done(target):  # not a lost race with another converter: a real failure
             raise
+
+
+# --- the embedding model as ONNX (pipelines.core.embedding's "onnx" and "onnx-int8" backends) ---------------
+ONNX_FILE = "model.onnx"
+ONNX_MANIFEST = "vetted_onnx.json"  # written last: marks a complete export
+ONNX_OPSET = 17
+
+
+def onnx_export_dir(model_dir: Path, cache_dir: Path, *, int8: bool) -> Path:
+    """Where the export of `model_dir` lives: one folder per model version and variant."""
+    from pipelines.core.embedding_cache import model_id
+
+    return cache_dir / f"embedding-{model_id(model_dir)}-{'onnx-int8' if int8 else 'onnx'}"
+
+
+def _onnx_complete(folder: Path) -> bool:
+    return (folder / ONNX_FILE).is_file() and (folder / ONNX_MANIFEST).is_file()
+
+
+def ensure_onnx_model(model_dir: Path, cache_dir: Path, *, int8: bool) -> Path:
+    """The ONNX file of a sentence-transformers model, exported once (offline) into `cache_dir`.
+
+    Staged in a temporary folder and renamed into place, so two processes that export at once both end with
+    one complete copy (the loser of the rename reuses the winner's) and a crash leaves
+    nothing that looks done.
+    """
+    target = onnx_export_dir(model_dir, cache_dir, int8=int8)
+    if _onnx_complete(target):
+        return target / ONNX_FILE
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir))
+    try:
+        manifest = export_onnx(model_dir, staging, int8=int8)
+        staging.chmod(0o755)
+        _publish(staging, target, _onnx_complete)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("embedding model exported to %s in %.1f s", target, manifest["export_seconds"])
+    return target / ONNX_FILE
+
+
+def export_onnx(model_dir: Path, out_dir: Path, *, int8: bool) -> dict[str, object]:
+    """Export the transformer (last hidden state) to ONNX, fused for onnxruntime, int8 if asked.
+
+    Done by hand rather than through optimum: optimum-onnx 0.1 pins transformers < 4.58 and this project runs
+    transformers 5. Eager attention is exported so onnxruntime's BERT optimizer can fuse it; int8 is dynamic
+    (weights only, no calibration set), per channel and on MatMul/Attention only: quantising the embedding
+    Gather as well measured a mean cosine of 0.90 to torch, this 0.99.
+    """
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+    from transformers import AutoConfig, AutoModel
+
+    started = time.perf_counter()
+    config = AutoConfig.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+
+    class _LastHidden(torch.nn.Module):  # keyword call: BertModel.forward's positional order changed in 5.x
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    dummy = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
+    raw_path = out_dir / "raw.onnx"
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
+    torch.onnx.export(
+        _LastHidden(model),
+        dummy,
+        str(raw_path),
+        input_names=names,
+        output_names=["last_hidden_state"],
+        dynamic_axes=axes,
+        opset_version=ONNX_OPSET,
+        dynamo=False,
+    )
+    fused = optimize_model(
+        str(raw_path), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size
+    )
+    final = out_dir / ONNX_FILE
+    if int8:
+        fused_path = out_dir / "fused.onnx"
+        fused.save_model_to_file(str(fused_path))
+        quantize_dynamic(
+            str(fused_path),
+            str(final),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul", "Attention"],
+            extra_options={
+                "DefaultTensorType": 1
+            },  # onnx.TensorProto.FLOAT: fused ops defeat shape inference
+        )
+        fused_path.unlink()
+    else:
+        fused.save_model_to_file(str(final))
+    raw_path.unlink()
+    manifest: dict[str, object] = {
+        "source": str(model_dir),
+        "int8": int8,
+        "opset": ONNX_OPSET,
+        "bytes": final.stat().st_size,
+        "export_seconds": round(time.perf_counter() - started, 2),
+        "onnxruntime_version": importlib.metadata.version("onnxruntime"),
+    }
+    (out_dir / ONNX_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")  # last: marks completeness
+    return manifest
