@@ -80,11 +80,11 @@ def serving_engine(settings: Settings, model_dir: Path, log_path: Path) -> Itera
 
 
 def asker_for(work_dir: Path, settings: Settings, embedder: Embedder, base_url: str) -> Asker:
-    """The production chat service over one work folder, with the settings' top_k and floor."""
+    """The production chat service over one work folder: the settings' top_k, floor and answer mode."""
     retriever = RecordingRetriever(
         work_dir, embedder, top_k=settings.retrieval.top_k, min_similarity=settings.retrieval.min_similarity
     )
-    return Asker(ChatService(retriever, llm_for(settings.engine, base_url)), retriever)
+    return Asker(ChatService(retriever, llm_for(settings.engine, base_url), settings.answers), retriever)
 
 
 def evaluate_answers(
@@ -124,6 +124,10 @@ def score_answer(pair: QAPair, hits: Sequence[Hit], answer: Answer, embedder: Em
         "cited_accuracy": citation_accuracy(pair.doc, (c.path for c in cited)),
         "citations": [c.path for c in answer.citations],
         "generation_ms": round(answer.generation_ms, 1),
+        "mode": answer.mode,
+        "quoted_fallback": answer.quoted_fallback,
+        "unsupported_citations": answer.unsupported_citations,
+        "masked_outputs": answer.masked_outputs,
     }
 
 

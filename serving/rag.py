@@ -1,5 +1,10 @@
 """The RAG answer: safe context in a numbered prompt, the model through LlamaIndex's OpenAILike client
-against the vLLM server, and citations for every source the answer was given."""
+against the vLLM server, and citations for every source the answer was given.
+
+The answer mode (settings `answers.mode`): `generative` returns the model's text; `extractive` quotes the
+sources nearest the question and calls no model; `verified` (the default) generates, checks every sentence
+against its sources (serving.grounding), drops or marks what they do not back, and quotes the top source
+when nothing is left. Every answer then passes the output guard (serving.output_guard)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from llama_index.core.llms import ChatMessage, MessageRole
 from llama_index.llms.openai_like import OpenAILike
 
 from pipelines.core.prompt import NO_SAFE_CONTEXT, PromptSource, build_prompt
-from pipelines.core.settings import EngineSettings
+from pipelines.core.settings import AnswerSettings, EngineSettings
+from serving.grounding import SentenceCheck, check_answer, compose, quote
+from serving.output_guard import OutputGuard
 from serving.retriever import Hit, SafeRetriever
 
 _CITE = re.compile(r"\[(\d+)\]")
@@ -27,6 +34,7 @@ class Citation:
     score: float
     cited_in_answer: bool
     excerpt: str = ""  # the text of this source the model was given (its chunks, joined)
+    supported: bool | None = None  # cited and backed by a sentence citing it; None: not checked or not cited
 
 
 @dataclass(slots=True)
@@ -36,6 +44,11 @@ class Answer:
     has_safe_context: bool = True
     retrieval_ms: float = 0.0
     generation_ms: float = 0.0
+    mode: str = "generative"
+    sentences: list[SentenceCheck] = field(default_factory=list)  # the generated sentences, checked
+    unsupported_citations: list[int] = field(default_factory=list)  # [n] on a claim source n does not back
+    quoted_fallback: bool = False  # verified, nothing supported was left: the top source is quoted instead
+    masked_outputs: int = 0  # spans masked or sentences withheld by the output guard
 
 
 def group_by_document(hits: list[Hit]) -> list[list[Hit]]:
@@ -94,24 +107,67 @@ def llm_for(engine: EngineSettings, base_url: str) -> OpenAILike:
 
 
 class ChatService:
-    def __init__(self, retriever: SafeRetriever, llm: OpenAILike) -> None:
+    def __init__(
+        self,
+        retriever: SafeRetriever,
+        llm: OpenAILike,
+        answers: AnswerSettings | None = None,
+        guard: OutputGuard | None = None,
+    ) -> None:
         self.retriever = retriever
         self.llm = llm
+        self.settings = answers or AnswerSettings()
+        self.guard = guard or OutputGuard()
 
     def answer(self, question: str) -> Answer:
         start = time.perf_counter()
         hits = self.retriever.retrieve(question)
         retrieval_ms = (time.perf_counter() - start) * 1000
         if not hits:  # no safe chunk above the floor: say so, and spend no model call
-            return Answer(NO_SAFE_CONTEXT, [], has_safe_context=False, retrieval_ms=retrieval_ms)
+            return Answer(NO_SAFE_CONTEXT, [], False, retrieval_ms, mode=self.settings.mode)
         start = time.perf_counter()
         sources = group_by_document(hits)
+        texts = [source_text(g, 1500) for g in sources]
+        answer = self._compose(question, sources, texts)
+        answer.retrieval_ms, answer.generation_ms = retrieval_ms, (time.perf_counter() - start) * 1000
+        guarded = self.guard.check(answer.answer)
+        answer.answer, answer.masked_outputs = guarded.text, guarded.masked
+        return answer
+
+    def _compose(self, question: str, sources: list[list[Hit]], texts: list[str]) -> Answer:
+        mode, embed = self.settings.mode, self.retriever.embedder.embed
+        if mode == "extractive":
+            text = quote(question, texts, embed, n_sentences=self.settings.quote_sentences)
+            return Answer(text, _citations(sources, texts, text, _cited(text)), mode=mode)  # quotes back
         reply = self.llm.chat(build_messages(question, sources))
         text = (reply.message.content or "").strip()
-        cited = {int(n) for n in _CITE.findall(text)}
-        citations = [
-            Citation(n, g[0].doc_id, g[0].title, g[0].source, g[0].path, round(max(h.score for h in g), 4),
-                     n in cited, source_text(g, 1500))
-            for n, g in enumerate(sources, 1)
-        ]
-        return Answer(text, citations, True, retrieval_ms, (time.perf_counter() - start) * 1000)
+        if mode == "generative":
+            return Answer(text, _citations(sources, texts, text, None), mode=mode)
+        checked = check_answer(text, texts, embed, self.settings)
+        final = compose(checked, self.settings.unsupported)
+        fallback = not any(s.supported for s in checked.claims)
+        if fallback:  # nothing the sources back: quote the top source rather than guess
+            final = quote(question, texts, embed, n_sentences=self.settings.quote_sentences)
+        backed = _cited(final) if fallback else checked.backed_citations
+        return Answer(
+            final, _citations(sources, texts, final, backed), mode=mode, sentences=checked.sentences,
+            unsupported_citations=checked.unsupported_citations, quoted_fallback=fallback,
+        )  # fmt: skip
+
+
+def _cited(text: str) -> set[int]:
+    return {int(n) for n in _CITE.findall(text)}
+
+
+def _citations(
+    sources: list[list[Hit]], texts: list[str], final: str, backed: set[int] | None
+) -> list[Citation]:
+    """One citation per source; `supported` (cited ones): does it back what cites it (None: unchecked)."""
+    cited = _cited(final)
+    return [
+        Citation(
+            n, g[0].doc_id, g[0].title, g[0].source, g[0].path, round(max(h.score for h in g), 4),
+            n in cited, texts[n - 1], None if backed is None or n not in cited else n in backed,
+        )  # fmt: skip
+        for n, g in enumerate(sources, 1)
+    ]

@@ -20,6 +20,19 @@ class CitationOut(BaseModel):
     path: str
     score: float = Field(description="similarity of the document's best chunk to the question")
     cited_in_answer: bool = Field(description="whether the answer cites [n]; unused sources are listed too")
+    supported: bool | None = Field(
+        default=None, description="cited and backing what cites it; null when not cited or not checked"
+    )
+
+
+class SentenceOut(BaseModel):
+    text: str = Field(description="a sentence of the generated answer, as the model wrote it")
+    cites: list[int] = Field(description="the [n] it carries")
+    is_claim: bool = Field(description="three words or more; shorter text is not checked")
+    supported: bool = Field(description="backed by its source by meaning, words and polarity")
+    source: int | None = Field(description="the source that backs it best")
+    cosine: float = Field(description="best cosine to a sentence or passage of that source")
+    word_overlap: float = Field(description="share of its content words found in that source")
 
 
 class ChatResponse(BaseModel):
@@ -28,6 +41,17 @@ class ChatResponse(BaseModel):
     has_safe_context: bool = Field(description="false: no safe source matched, the model was not asked")
     retrieval_ms: float = Field(description="milliseconds spent retrieving")
     generation_ms: float = Field(description="milliseconds spent in the model (0 when it was not asked)")
+    mode: Literal["generative", "extractive", "verified"] = Field(description="settings answers.mode")
+    sentences: list[SentenceOut] = Field(
+        default_factory=list, description="verified mode: every generated sentence and its support"
+    )
+    unsupported_citations: list[int] = Field(
+        default_factory=list, description="[n] on a generated claim that source n does not back"
+    )
+    quoted_fallback: bool = Field(
+        default=False, description="nothing generated was supported: the answer quotes the top source"
+    )
+    masked_outputs: int = Field(default=0, description="spans masked, sentences withheld by the output guard")
 
 
 class Health(BaseModel):

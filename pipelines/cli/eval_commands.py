@@ -6,6 +6,7 @@ Every run prints a table per section and, with --out, writes every question's re
     vetted eval build-qa foldoc --out eval-data/foldoc.jsonl --docs CORPUS
     vetted eval retrieval --docs CORPUS --qa eval-data/python-faq.jsonl [--uncurated] [--out results.json]
     vetted eval answers --docs CORPUS --qa QA.jsonl [--limit 20] [--model base|tuned|DIR] [--uncurated]
+                        [--mode generative|extractive|verified|all]
     vetted eval ab --docs CORPUS --qa QA.jsonl [--answers 10]
     vetted eval leaks --docs CORPUS [--canaries FILE] [--answers]
 """
@@ -14,12 +15,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
+
+from pipelines.core.settings import AnswerSettings
 
 if TYPE_CHECKING:
+    from eval.harness import EvalContext
+    from eval.qa import QAPair
     from eval.workdirs import Variant
 
 
+ANSWER_MODES: tuple[str, ...] = get_args(AnswerSettings.model_fields["mode"].annotation)
 # Leak figures of the curated index that fail the command when not zero.
 MUST_BE_ZERO = ("canaries_in_index", "canaries_in_contexts", "canaries_in_answers", "answers_quoting_planted")
 
@@ -70,6 +76,10 @@ def _add_variant_flags(evals: argparse._SubParsersAction) -> None:  # type: igno
             "--model", default="base",
             help="base (default), tuned (WORK_DIR/models/tuned, from `vetted finetune`) or a model folder",
         )
+    choices["answers"].add_argument(
+        "--mode", choices=[*ANSWER_MODES, "all"],
+        help="answer mode (default: settings answers.mode); all = each mode on the same questions",
+    )  # fmt: skip
     choices["ab"].add_argument("--answers", type=int, default=0, help="also answer the first N questions")
     choices["leaks"].add_argument("--answers", action="store_true", help="also ask the model (starts vLLM)")
     for name in ("ab", "leaks"):
@@ -102,7 +112,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if command == "retrieval":
         result = harness.run_retrieval(ctx, docs, pairs, _variants(args))
     elif command == "answers":
-        result = harness.run_answers(ctx, docs, pairs, _variants(args), model_dir=model)
+        result = _run_answer_modes(ctx, docs, pairs, args, model)
     elif command == "ab":
         result = harness.run_ab(
             ctx, docs, pairs, answers=args.answers, model_dir=model, canaries_file=args.canaries
@@ -121,6 +131,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"\nLEAK: the curated index let canaries through: {leaked}")
         return 1
     return 0
+
+
+def _run_answer_modes(
+    ctx: EvalContext, docs: Path, pairs: list[QAPair], args: argparse.Namespace, model: Path | None
+) -> dict[str, Any]:
+    """`eval answers` per mode: one row per variant (and per mode, "curated/verified", with --mode all)."""
+    from eval import harness
+
+    modes = ANSWER_MODES if args.mode == "all" else (args.mode or ctx.settings.answers.mode,)
+    base = ctx.settings
+    result: dict[str, Any] = {}
+    for mode in modes:
+        ctx.settings = base.model_copy(update={"answers": base.answers.model_copy(update={"mode": mode})})
+        run = harness.run_answers(ctx, docs, pairs, _variants(args), model_dir=model)
+        labelled = {f"{v}/{mode}" if len(modes) > 1 else v: a for v, a in run["answers"].items()}
+        result = {**run, "answers": {**result.get("answers", {}), **labelled}}
+    ctx.settings = base
+    return result
 
 
 def _model_dir(args: argparse.Namespace, models_dir: Path) -> Path | None:

@@ -113,6 +113,20 @@ class EngineSettings(_Section):
     repetition_penalty: float = 1.1  # >1 stops a small model looping on one sentence; too high garbles terms
 
 
+class AnswerSettings(_Section):
+    # generative: the model's text as is (fastest to read, trusts a weak model); extractive: quotes of the
+    # best-matching source sentences, no model call (always grounded, reads choppy); verified: generate, then
+    # check every sentence against its sources (serving.grounding) and fall back to a quote (the default).
+    mode: Literal["generative", "extractive", "verified"] = "verified"
+    unsupported: Literal["drop", "mark"] = "drop"  # mark: kept with "[unsupported]" after it, staff judge
+    # A sentence is supported when its best cosine (all-MiniLM) to a source sentence or passage reaches
+    # min_cosine AND this share of its content words occurs in that source: higher = fewer wrong sentences
+    # pass, more right paraphrases are dropped (serving.grounding explains the rule).
+    min_cosine: float = Field(default=0.6, ge=0.0, le=1.0)
+    min_word_overlap: float = Field(default=0.75, ge=0.0, le=1.0)
+    quote_sentences: int = Field(default=2, ge=1, le=10)  # sentences an extractive answer quotes per source
+
+
 class ServingSettings(_Section):
     host: str = "127.0.0.1"  # loopback only by default; put a proxy in front to expose it
     port: int = 8321
@@ -131,6 +145,7 @@ class Settings(_Section):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    answers: AnswerSettings = Field(default_factory=AnswerSettings)
 
     base_dir: Path = Field(default=Path("."), exclude=True)  # relative paths resolve against this
 
