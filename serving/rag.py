@@ -35,6 +35,7 @@ class Citation:
     cited_in_answer: bool
     excerpt: str = ""  # the text of this source the model was given (its chunks, joined)
     supported: bool | None = None  # cited and backed by a sentence citing it; None: not checked or not cited
+    location: str | None = None  # where the best chunk starts inside its file: "page 12", "slide 3"
 
 
 @dataclass(slots=True)
@@ -168,6 +169,7 @@ def _citations(
         Citation(
             n, g[0].doc_id, g[0].title, g[0].source, g[0].path, round(max(h.score for h in g), 4),
             n in cited, texts[n - 1], None if backed is None or n not in cited else n in backed,
+            max(g, key=lambda h: h.score).location,
         )  # fmt: skip
         for n, g in enumerate(sources, 1)
     ]

@@ -15,9 +15,10 @@ import uvicorn
 from pipelines.core.embedding import Embedder, embedder_for
 from pipelines.core.model_cache import resolve_model
 from pipelines.core.settings import Settings
-from serving.auth import steward_token
+from serving.accounts import AccountStore
+from serving.auth import adopt_steward_token, steward_token
 from serving.engine import VLLMEngine, engine_from_settings
-from serving.main import create_app
+from serving.main import DEFAULT_MAX_REQUEST_BYTES, create_app
 from serving.rag import ChatService, llm_for
 from serving.retriever import SafeRetriever
 from serving.steward_service import StewardService
@@ -39,7 +40,7 @@ def chat_service(settings: Settings, engine_base_url: str, embedder: Embedder | 
         top_k=settings.retrieval.top_k,
         min_similarity=settings.retrieval.min_similarity,
     )
-    return ChatService(retriever, llm_for(settings.engine, engine_base_url))
+    return ChatService(retriever, llm_for(settings.engine, engine_base_url), settings.answers)
 
 
 @contextmanager
@@ -59,9 +60,15 @@ def running_app(
     port: int,
     steward: StewardService | None = None,
     steward_token: str | None = None,
+    accounts: AccountStore | None = None,
+    rate_limit_per_minute: int | None = None,
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> Iterator[str]:
     """The app under uvicorn in a thread; yields its base URL once /healthz answers."""
-    app = create_app(service, steward_service=steward, steward_token=steward_token)
+    app = create_app(
+        service, steward_service=steward, steward_token=steward_token, accounts=accounts,
+        rate_limit_per_minute=rate_limit_per_minute, max_request_bytes=max_request_bytes,
+    )  # fmt: skip
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -90,7 +97,13 @@ def serving_app(settings: Settings, service: ChatService) -> Iterator[str]:
     (serving.auth.steward_token: settings, the environment, or a generated 0600 file), never the token."""
     token, origin = steward_token(settings)
     steward = StewardService(settings, service.retriever.embedder)
-    host, port = settings.serving.host, settings.serving.port
-    with running_app(service, host=host, port=port, steward=steward, steward_token=token) as url:
+    accounts = AccountStore(settings.layout.steward_db)
+    adopt_steward_token(accounts, origin)
+    host, port, serving = settings.serving.host, settings.serving.port, settings.serving
+    with running_app(
+        service, host=host, port=port, steward=steward, steward_token=token, accounts=accounts,
+        rate_limit_per_minute=serving.rate_limit_per_minute or None,
+        max_request_bytes=serving.max_request_bytes,
+    ) as url:  # fmt: skip
         print(f"steward page: {url}/steward (steward token: {origin})", flush=True)
         yield url

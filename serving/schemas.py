@@ -23,6 +23,9 @@ class CitationOut(BaseModel):
     supported: bool | None = Field(
         default=None, description="cited and backing what cites it; null when not cited or not checked"
     )
+    location: str | None = Field(
+        default=None, description="where the best chunk starts in its file: 'page 12', 'slide 3', 'sheet Q3'"
+    )
 
 
 class SentenceOut(BaseModel):

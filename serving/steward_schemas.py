@@ -35,7 +35,9 @@ class OverrideBase(BaseModel):
 
     doc_id: str
     tier: Tier
-    who: str = Field(description="the name the steward gave (X-Steward-Name); the token proves the role")
+    who: str = Field(
+        description="the steward's account; with the shared legacy token, the name given (X-Steward-Name)"
+    )
     why: str
     at: IsoTime
 

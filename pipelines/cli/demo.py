@@ -24,6 +24,22 @@ DEMO_QUESTIONS = (
 )
 
 
+DEMO_USER = "demo-staff"
+
+
+def demo_staff_token(settings: Settings) -> str:
+    """A one-day token of the staff account "demo-staff" (made on first use): the demo's questions go
+    through the same token check as everyone's."""
+    from serving.accounts import AccountError, AccountStore, Role
+
+    accounts = AccountStore(settings.layout.steward_db)
+    try:
+        accounts.user(DEMO_USER)
+    except AccountError:
+        accounts.add_user(DEMO_USER, Role.STAFF)
+    return accounts.issue(DEMO_USER, expires_days=1).token
+
+
 def run_demo(settings: Settings, config: Path | None) -> int:
     corpus = settings.resolve(settings.paths.corpus_dir)
     summary = build_corpus(corpus, "demo")
@@ -36,8 +52,10 @@ def run_demo(settings: Settings, config: Path | None) -> int:
     answered = 0
     with running_stack(settings) as (engine, service), serving_app(settings, service) as url:
         print(f"engine: {engine.base_url} ; chat API: {url}/v1/chat")
+        auth = {"Authorization": f"Bearer {demo_staff_token(settings)}"}  # asks as staff would
         for question in DEMO_QUESTIONS:
-            reply = httpx.post(f"{url}/v1/chat", json={"question": question}, timeout=600).json()
+            body = {"question": question}
+            reply = httpx.post(f"{url}/v1/chat", json=body, headers=auth, timeout=600).json()
             answered += bool(reply["citations"])
             print(f"\nQ: {question}\nA: {reply['answer']}")
             for c in reply["citations"]:

@@ -24,6 +24,7 @@ from pipelines.core.settings import Settings, load_settings
 SUBCOMMAND_MODULES = (
     "pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands",
     "pipelines.cli.finetune_commands", "pipelines.cli.checkpoint_commands", "pipelines.cli.index_commands",
+    "pipelines.cli.accounts_commands",
 )
 
 

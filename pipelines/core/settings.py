@@ -134,6 +134,11 @@ class ServingSettings(_Section):
     # VETTED_STEWARD_TOKEN environment variable, else a random token generated once into
     # <work_dir>/steward.token (mode 0600). A token written here is readable by whoever can read this file.
     steward_token: SecretStr | None = None
+    # Requests per minute per token (429 with Retry-After above it): a CPU engine answers a few a minute, so
+    # this stops one script starving staff; 0 = no limit (a load test, or a proxy that limits already).
+    rate_limit_per_minute: int = Field(default=60, ge=0)
+    # Larger request bodies get 413 before any parsing (a question is at most 4,000 characters)
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
 
 
 class Settings(_Section):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from pipelines.observability.metrics import CONTENT_TYPE, render_metrics
 from pipelines.observability.profiler import latest_profile, load_profile
+from serving.auth import StewardUser
 
 router = APIRouter(tags=["metrics"])
 
@@ -23,6 +24,6 @@ WorkDir = Annotated[Path, Depends(get_work_dir)]
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-def metrics(work_dir: WorkDir) -> Response:
+def metrics(work_dir: WorkDir, _: StewardUser) -> Response:  # stewards and admins: it shows the corpus
     path = latest_profile(work_dir)
     return Response(render_metrics(load_profile(path) if path else None), media_type=CONTENT_TYPE)

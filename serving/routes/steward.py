@@ -1,7 +1,8 @@
 """The steward page (/steward) and its JSON API (/steward/api/...).
 
-The page and its script hold no data and need no token; every API call needs the steward token
-(Authorization: Bearer), which the page asks for and keeps in sessionStorage.
+The page and its script hold no data and need no token; every API call needs a steward's or an admin's token
+(Authorization: Bearer; an account's from `vetted tokens issue`, or the legacy steward token), which the page
+asks for and keeps in sessionStorage. The audit log's "who" is the token's account (serving.auth).
 """
 
 from __future__ import annotations

@@ -32,8 +32,11 @@ def engine(base_model_dir, tmp_path_factory):
 def api(ingested, engine, embedder):
     settings, _ = ingested
     service = chat_service(settings, engine.base_url, embedder)
-    with running_app(service, host="127.0.0.1", port=_free_port()) as url:
+    with running_app(service, host="127.0.0.1", port=_free_port(), steward_token=TOKEN) as url:
         yield url
+
+
+TOKEN = "chat-test-token-0123456789"  # the legacy steward token: the admin account, which may chat
 
 
 def _free_port() -> int:
@@ -43,7 +46,8 @@ def _free_port() -> int:
 
 
 def ask(api: str, question: str) -> dict:
-    reply = httpx.post(f"{api}/v1/chat", json={"question": question}, timeout=300)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    reply = httpx.post(f"{api}/v1/chat", json={"question": question}, headers=auth, timeout=300)
     assert reply.status_code == 200, reply.text
     return reply.json()
 

@@ -57,7 +57,9 @@ def test_the_app_serves_the_latest_run(tmp_path):
     _run(tmp_path)
     latest = _run(tmp_path)
     service = SimpleNamespace(retriever=SimpleNamespace(work_dir=tmp_path))  # the route asks only this
-    reply = TestClient(create_app(service)).get("/metrics")  # type: ignore[arg-type]
+    client = TestClient(create_app(service, steward_token="metrics-test-token-123"))  # type: ignore[arg-type]
+    assert client.get("/metrics").status_code == 401  # what the corpus holds is for stewards
+    reply = client.get("/metrics", headers={"Authorization": "Bearer metrics-test-token-123"})
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/plain")
     samples = _samples(reply.text)
     runs = {dict(labels).get("run_id") for (name, labels) in samples if name.endswith("_seconds")}

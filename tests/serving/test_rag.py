@@ -44,6 +44,23 @@ def test_chunks_of_one_document_become_one_numbered_source_in_rank_order():
     assert "[3]" not in user and user.endswith("Question: q?")
 
 
+def test_a_citation_says_where_its_best_chunk_is_in_the_file():
+    from dataclasses import replace
+
+    from serving.rag import _citations
+
+    groups = group_by_document([
+        replace(hit("a", 4, 0.9), location="page 12"), replace(hit("a", 0, 0.5), location="page 1"),
+        hit("b", 0, 0.8),
+    ])  # fmt: skip
+    cites = _citations(groups, ["x", "y"], "As the manual says [1].", None)
+    assert [(c.n, c.location, c.cited_in_answer) for c in cites] == [(1, "page 12", True), (2, None, False)]
+    from serving.rag import Answer
+
+    response = ChatResponse.model_validate(asdict(Answer("As the manual says [1].", cites)))
+    assert response.citations[0].location == "page 12"
+
+
 def test_repetition_penalty_goes_to_the_engine_in_the_request_body():
     llm = make_llm(
         base_url="http://127.0.0.1:9/v1",

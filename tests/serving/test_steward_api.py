@@ -306,7 +306,8 @@ def test_bad_query_parameters_are_refused(client, query):
 
 @pytest.mark.parametrize("body", [{}, {"question": ""}, {"question": "x" * 4001}])
 def test_bad_chat_questions_are_refused_before_any_model_call(client, body):
-    assert client.post("/v1/chat", json=body).status_code == 422  # the model URL is dead: a call would fail
+    reply = client.post("/v1/chat", json=body, headers=AUTH)
+    assert reply.status_code == 422  # the model URL is dead: a call would fail
 
 
 def test_health_names_the_index_build_and_the_engine(client, work):
