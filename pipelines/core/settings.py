@@ -81,10 +81,10 @@ class EmbeddingSettings(_Section):
     # here), "onnx-int8" (int8 weights: 2.4x torch on this 2-core CPU at mean cosine 0.994 to torch's vectors,
     # docs/benchmarks.md). auto = torch on CUDA, onnx-int8 on CPU. ONNX backends export the model once into
     # ~/.cache/vetted/models/ (about 10 s); a change of backend re-embeds (it keys the embedding cache).
-    # The default stays torch until the whole suite has run under onnx-int8: its Python FAQ recall@5 is 0.972
-    # against torch's 0.978 (docs/benchmarks.md), but the relevance scorer's thresholds were chosen on torch's
-    # vectors and int8 vectors move slightly with their batch (cosine 0.99). Set "auto" to opt in.
-    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "torch"
+    # Python FAQ recall@5 0.972 with onnx-int8 against torch's 0.978 on the test corpus (docs/benchmarks.md);
+    # int8 vectors move slightly with their batch (cosine 0.99), which the embedding cache makes stable across
+    # runs. "torch" gives torch's exact vectors at 2.4x the CPU time.
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     batch_size: int = 64  # larger batches are faster on a GPU and cost memory
     cache: bool = True  # reuse vectors of unchanged text across runs (SQLite in work_dir/cache); costs disk
 
