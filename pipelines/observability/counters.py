@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import psutil
 
 IO_FIELDS = ("rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes")
 CHILD_SAMPLE_S = 0.2  # how often live children are sampled: a child's I/O after its last sample is missed
+_TICK_S = 0.02  # how soon the sampler sees it was told to stop (a stage's end waits at most this long)
 DELAYACCT_SYSCTL = Path("/proc/sys/kernel/task_delayacct")
 PSI_IO = Path("/proc/pressure/io")
 
@@ -161,7 +163,15 @@ class ChildSampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(CHILD_SAMPLE_S):
+        # Short relative sleeps, not Event.wait(timeout): a timed wait is an absolute-deadline
+        # pthread_cond_timedwait, which never returns under a shifted clock (libfaketime, `make
+        # test-clock-ahead`), and a sampler that never samples charges a background child's I/O to the stage.
+        ticks = max(1, round(CHILD_SAMPLE_S / _TICK_S))
+        while not self._stop_event.is_set():
+            for _ in range(ticks):
+                time.sleep(_TICK_S)
+                if self._stop_event.is_set():
+                    return
             self.last_seen.update(children_io())
 
     def finish(self) -> tuple[Counters, Counters]:
