@@ -5,6 +5,7 @@ Overrides are kept per document id, so they stick across runs: the policy applie
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,6 +34,18 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+@contextmanager
+def connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """One connection to steward.db, committed on success and always closed (every table in it uses this)."""
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # readers (the app) never block the writer (a run)
+        yield db
+        db.commit()
+    finally:
+        db.close()
+
+
 class StewardDB:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -40,15 +53,8 @@ class StewardDB:
         with self._connect() as db:
             db.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # readers (the app) never block the writer (a run)
-            yield db
-            db.commit()
-        finally:
-            db.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)
 
     def set_override(self, *, doc_id: str, tier: Tier, who: str, why: str) -> None:
         if not why.strip():

@@ -18,11 +18,13 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+
+from curation.steward import connect
 
 TOKEN_PREFIX = "vt"
 # The secret has 256 random bits, so stretching buys nothing against guessing; the iterations only make a
@@ -113,15 +115,8 @@ class AccountStore:
         with self._connect() as db:
             db.executescript(_SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")  # as curation.steward: the app reads while a run writes
-            yield db
-            db.commit()
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)  # the same connection rules as the steward's tables in this file
 
     # --- users ------------------------------------------------------------------------------------------
 
@@ -140,6 +135,19 @@ class AccountStore:
         except sqlite3.IntegrityError:
             raise AccountError(f"user {name!r} exists already (vetted users list)") from None
         return user
+
+    def ensure_user(self, name: str, role: Role) -> bool:
+        """Add the user unless it exists (with whatever role it has); True when this call added it."""
+        try:
+            self.user(name)
+            return False
+        except AccountError:
+            pass
+        try:
+            self.add_user(name, role)
+        except AccountError:  # another process added it between the look and the insert
+            return False
+        return True
 
     def users(self) -> list[User]:
         with self._connect() as db:
@@ -193,6 +201,14 @@ class AccountStore:
                 "FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created, t.id"
             ).fetchall()
         return [TokenInfo(*row) for row in rows]
+
+    @staticmethod
+    def token_id(token: str) -> str:
+        """The public id of a well-formed token (its prefix); TokenRejected("malformed") otherwise."""
+        match = _TOKEN.fullmatch(token.strip())
+        if match is None:
+            raise TokenRejected("malformed")
+        return match.group(1)
 
     def authenticate(self, token: str) -> User:
         """The token's user, its last use stamped; TokenRejected when it is not good now."""

@@ -34,7 +34,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pipelines.core.settings import Settings
-from serving.accounts import AccountError, AccountStore, Role, TokenRejected
+from serving.accounts import AccountStore, Role, TokenRejected
 
 log = logging.getLogger(__name__)
 
@@ -114,20 +114,13 @@ class TokenAuthenticator:
         if self.accounts is None:
             raise TokenRejected("unknown")
         user = self.accounts.authenticate(credential)
-        return Principal(user.name, user.role, credential.strip().split("_", 2)[1])
+        return Principal(user.name, user.role, self.accounts.token_id(credential))
 
 
 def adopt_steward_token(accounts: AccountStore, origin: str) -> None:
     """On first start with accounts, the steward token becomes the admin account "steward" (said once in the
     log); the token itself keeps working, checked against its source, never stored in the database."""
-    try:
-        accounts.user(LEGACY_ACCOUNT)
-        return
-    except AccountError:
-        pass
-    try:
-        accounts.add_user(LEGACY_ACCOUNT, Role.ADMIN)
-    except AccountError:  # another process adopted it between the look and the insert
+    if not accounts.ensure_user(LEGACY_ACCOUNT, Role.ADMIN):
         return
     log.warning(
         "the steward token (%s) is now the admin account %r; issue personal tokens with "

@@ -30,13 +30,10 @@ DEMO_USER = "demo-staff"
 def demo_staff_token(settings: Settings) -> str:
     """A one-day token of the staff account "demo-staff" (made on first use): the demo's questions go
     through the same token check as everyone's."""
-    from serving.accounts import AccountError, AccountStore, Role
+    from serving.accounts import AccountStore, Role
 
     accounts = AccountStore(settings.layout.steward_db)
-    try:
-        accounts.user(DEMO_USER)
-    except AccountError:
-        accounts.add_user(DEMO_USER, Role.STAFF)
+    accounts.ensure_user(DEMO_USER, Role.STAFF)
     return accounts.issue(DEMO_USER, expires_days=1).token
 
 

@@ -253,16 +253,16 @@ def _commit(
     final = root / manifest["build_id"]
     tmp.rename(final)
     atomic_write_text(root / CURRENT, manifest["build_id"] + "\n", recorder=recorder)
-    _append_history(root, final, manifest)
+    size = sum(f.stat().st_size for f in final.iterdir())
+    _append_history(root, manifest, size)
     _prune(root, keep=keep_builds)
     seconds = time.perf_counter() - start
     info = BuildInfo(final.name, final, manifest["n_chunks"], manifest["n_documents"], seconds)
-    size = sum(f.stat().st_size for f in final.iterdir())
     log.info("index build %s: %d chunks, %d bytes, %.2f s", final, info.n_chunks, size, info.seconds)
     return info
 
 
-def _append_history(root: Path, build: Path, manifest: dict[str, Any]) -> None:
+def _append_history(root: Path, manifest: dict[str, Any], size: int) -> None:
     """Say why this build exists: a run wrote it whole, or an override derived it from the one before. Under
     the writer lock, after the swap: a crash before this line loses a history line, never a build."""
     change = manifest.get("change")
@@ -274,7 +274,7 @@ def _append_history(root: Path, build: Path, manifest: dict[str, Any]) -> None:
         "change": change,
         "n_chunks": manifest["n_chunks"],
         "n_documents": manifest["n_documents"],
-        "bytes": sum(f.stat().st_size for f in build.iterdir()),
+        "bytes": size,
     }
     with open(root / HISTORY, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
