@@ -4,9 +4,10 @@
     quarantine.jsonl     files that could not become documents, with the reason
     steward.db           overrides, audit log (curation.steward)
     steward.token        the steward's bearer token when none is configured (mode 0600)
+    chat.db              conversations, answers shown and staff feedback (serving.chat_store)
     index/               builds and CURRENT (pipelines.core.index_store owns what is inside)
     runs/<run-id>/       summary.json, steward report, I/O profile of one run
-    cache/               the embedding cache
+    cache/               the embedding cache; ingest_state.sqlite (what incremental runs reuse)
     models/              converted base model, adapters, merged models (models/tuned/: the fine-tuned one)
     checkpoints/         training checkpoints (pipelines.training.lora)
     training/            fine-tuning examples and their data card (pipelines.training.data)
@@ -96,6 +97,11 @@ class WorkLayout:
         return self.root / "steward.db"
 
     @property
+    def chat_db(self) -> Path:
+        # apart from steward.db: the tier view re-reads tiers when steward.db changes, and every answer writes
+        return self.root / "chat.db"
+
+    @property
     def steward_token(self) -> Path:
         return self.root / "steward.token"
 
@@ -121,6 +127,10 @@ class WorkLayout:
     @property
     def embedding_cache(self) -> Path:
         return self.cache_dir / "embeddings.sqlite"
+
+    @property
+    def ingest_state(self) -> Path:
+        return self.cache_dir / "ingest_state.sqlite"
 
     @property
     def models_dir(self) -> Path:

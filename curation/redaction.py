@@ -49,8 +49,13 @@ def _normal(kind: str, value: str) -> str:
     return value.strip().lower()
 
 
-def redact(text: str, spans: Sequence[Span], kinds: Collection[str]) -> Redacted:
+def redact(
+    text: str, spans: Sequence[Span], kinds: Collection[str], numbers: dict[str, dict[str, int]] | None = None
+) -> Redacted:
     """`text` with every span whose kind is in `kinds` replaced by a typed placeholder.
+
+    `numbers` (kind -> normalised value -> n) carries the numbering across calls: a streamed answer masked
+    sentence by sentence still calls one address `<EMAIL_1>` throughout; it is updated in place.
 
     Overlapping spans to mask are merged into the first one's kind. Spans not masked keep their kind and
     masked value and move with the text; one inside a masked span takes the placeholder's position.
@@ -59,7 +64,7 @@ def redact(text: str, spans: Sequence[Span], kinds: Collection[str]) -> Redacted
     if not masked:
         return Redacted(text, list(spans))
     # Numbered in reading order here: the engine replaces from the end of the text backwards.
-    numbers: dict[str, dict[str, int]] = {}
+    numbers = {} if numbers is None else numbers
     for s in masked:
         seen = numbers.setdefault(s.kind, {})
         seen.setdefault(_normal(s.kind, text[s.start : s.end]), len(seen) + 1)

@@ -59,6 +59,8 @@ class TierView:
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int] | None = None
         self._tiers: dict[str, TierNow] = {}
+        self._dates_stamp = -1
+        self._dates: dict[str, str | None] = {}
 
     def _files_stamp(self) -> tuple[int, int, int]:
         db = self.layout.steward_db
@@ -75,6 +77,24 @@ class TierView:
         """The tier now, or "unknown" for a document no run has seen."""
         now = self.tiers().get(doc_id)
         return now.tier.value if now else "unknown"
+
+    def updated(self, doc_id: str) -> str | None:
+        """The date the document's content carries (ISO), for citations; None when it carries none."""
+        stamp = _mtime_ns(self.layout.documents)
+        with self._lock:
+            if stamp != self._dates_stamp:
+                self._dates, self._dates_stamp = _dates(self.layout), stamp
+            return self._dates.get(doc_id)
+
+
+def _dates(layout: WorkLayout) -> dict[str, str | None]:
+    if not layout.documents.exists():
+        return {}
+    table = pq.read_table(layout.documents, columns=["doc_id", "updated"])
+    return {
+        doc: (day.isoformat() if day is not None else None)
+        for doc, day in zip(table["doc_id"].to_pylist(), table["updated"].to_pylist(), strict=True)
+    }
 
 
 def _mtime_ns(path: Path) -> int:

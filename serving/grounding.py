@@ -125,23 +125,41 @@ def _sources(sources: Sequence[str], embed: Embed) -> list[_Source]:
     return out
 
 
+class Checker:
+    """The sources embedded once, then any number of answers or single sentences checked against them: the
+    streaming path checks each sentence as the model finishes it."""
+
+    def __init__(self, sources: Sequence[str], embed: Embed, settings: AnswerSettings) -> None:
+        self._embed, self._settings = embed, settings
+        self._sources = _sources(sources, embed)
+
+    def check(self, answer: str) -> CheckedAnswer:
+        """Every sentence of `answer` against the sources (source n is sources[n - 1])."""
+        sentences = [
+            SentenceCheck(s, [int(n) for n in _CITE.findall(s)], _n_words(s) >= MIN_CLAIM_WORDS)
+            for s in split_sentences(answer)
+        ]
+        claims = [s for s in sentences if s.is_claim]
+        if claims and self._sources:
+            vectors = self._embed([_CITE.sub(" ", s.text) for s in claims])
+            for sentence, vector in zip(claims, vectors, strict=True):
+                _judge(sentence, vector, self._sources, self._settings)
+        # [n] on a claim that source n does not back (or that names no source at all) is a wrong citation
+        wrong = {n for s in claims for n in s.cites if not (s.supported and s.source == n)}
+        return CheckedAnswer(sentences, sorted(wrong))
+
+
 def check_answer(
     answer: str, sources: Sequence[str], embed: Embed, settings: AnswerSettings
 ) -> CheckedAnswer:
     """Every sentence of `answer` against the sources (source n is sources[n - 1]), by the module's rule."""
-    sentences = [
-        SentenceCheck(s, [int(n) for n in _CITE.findall(s)], _n_words(s) >= MIN_CLAIM_WORDS)
-        for s in split_sentences(answer)
-    ]
-    claims = [s for s in sentences if s.is_claim]
-    prepared = _sources(sources, embed)
-    if claims and prepared:
-        vectors = embed([_CITE.sub(" ", s.text) for s in claims])
-        for sentence, vector in zip(claims, vectors, strict=True):
-            _judge(sentence, vector, prepared, settings)
-    # [n] on a claim that source n does not back (or that names no source at all) is a wrong citation
-    wrong = {n for s in claims for n in s.cites if not (s.supported and s.source == n)}
-    return CheckedAnswer(sentences, sorted(wrong))
+    return Checker(sources, embed, settings).check(answer)
+
+
+def merge(parts: Sequence[CheckedAnswer]) -> CheckedAnswer:
+    """The answer checked sentence by sentence, as one CheckedAnswer."""
+    wrong = sorted({n for p in parts for n in p.unsupported_citations})
+    return CheckedAnswer([s for p in parts for s in p.sentences], wrong)
 
 
 def _judge(

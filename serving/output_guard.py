@@ -54,8 +54,9 @@ class OutputGuard:
         # presidio and spaCy take seconds to load: paid on the first answer, not by every import
         return SensitiveDataScorer()
 
-    def check(self, text: str) -> Guarded:
-        """`text` with system-prompt copies withheld and every personal-data or secret span masked."""
+    def check(self, text: str, numbers: dict[str, dict[str, int]] | None = None) -> Guarded:
+        """`text` with system-prompt copies withheld and every personal-data or secret span masked; pass one
+        `numbers` dict for the sentences of one answer so that a value keeps its placeholder throughout."""
         counts: Counter[str] = Counter()
         sentences = []
         for sentence in _SENTENCE_END.split(text):
@@ -68,6 +69,6 @@ class OutputGuard:
         result = self.scorer.score(Document("answer", "answer", "answer", "answer", "answer", text))
         spans = result.details.get("spans", []) if result.details else []
         kinds = {s.kind for s in spans}  # type: ignore[attr-defined]
-        redacted = redact(text, spans, kinds)  # type: ignore[arg-type]
+        redacted = redact(text, spans, kinds, numbers)  # type: ignore[arg-type]
         counts.update(redacted.counts)
         return Guarded(redacted.text, dict(sorted(counts.items())))

@@ -31,6 +31,8 @@ class Hit:
     score: float
     text: str
     location: str | None = None  # where the chunk starts inside its file: "page 12", "slide 3", "sheet Q3"
+    tier: str = "safe"  # the document's tier when it was retrieved (only safe ones are)
+    updated: str | None = None  # the date its content carries (ISO), None when it carries none
 
 
 class SafeRetriever:
@@ -88,6 +90,7 @@ class SafeRetriever:
                     score=float(item.score or 0.0),
                     text=item.node.get_content(),
                     location=meta.get("location"),
+                    updated=self.tiers.updated(meta["doc_id"]),
                 )
             )
         return hits[: self.top_k]

@@ -10,6 +10,20 @@ from pydantic import BaseModel, Field
 
 class ChatRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
+    conversation_id: str | None = Field(
+        default=None, max_length=64, description="continue this conversation (from an earlier answer); "
+        "none: start a new one. A follow-up is retrieved together with the question it follows",
+    )  # fmt: skip
+    stream: bool = Field(
+        default=False, description="server-sent events: `delta` ({text}) per sentence, then `answer` (this "
+        "response's body); `error` ({detail}) if the engine fails midway",
+    )  # fmt: skip
+
+
+class FeedbackRequest(BaseModel):
+    answer_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str = Field(default="", max_length=2000)
 
 
 class CitationOut(BaseModel):
@@ -26,6 +40,9 @@ class CitationOut(BaseModel):
     location: str | None = Field(
         default=None, description="where the best chunk starts in its file: 'page 12', 'slide 3', 'sheet Q3'"
     )
+    tier: str = Field(default="safe", description="the document's tier when it was retrieved")
+    updated: str | None = Field(default=None, description="the date its content carries (ISO)")
+    excerpt: str = Field(default="", description="the text of this source the model was shown")
 
 
 class SentenceOut(BaseModel):
@@ -55,12 +72,18 @@ class ChatResponse(BaseModel):
         default=False, description="nothing generated was supported: the answer quotes the top source"
     )
     masked_outputs: int = Field(default=0, description="spans masked, sentences withheld by the output guard")
+    query: str = Field(default="", description="the question as retrieved (a follow-up joined to its lead)")
+    ttft_ms: float = Field(default=0.0, description="milliseconds from the question to the first sentence")
+    usage: dict[str, int] = Field(default_factory=dict, description="engine tokens; empty: no model call")
+    answer_id: str | None = Field(default=None, description="for POST /v1/feedback")
+    conversation_id: str | None = Field(default=None, description="send it back to ask a follow-up")
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(description="degraded: the engine is down (chat answers 503)")
     index_build: str = Field(description="the index build answering questions")
     engine: str = Field(description="base URL of the OpenAI-compatible engine")
+    engine_up: bool | None = Field(default=None, description="the engine's health watch; null: not watched")
 
 
 class ErrorOut(BaseModel):

@@ -215,3 +215,34 @@ class SummaryOut(BaseModel):
     age_by_source: AgeBySource
     top_reasons: list[tuple[str, int]] = Field(description="[reason, documents], most frequent first")
     index: IndexInfo
+
+
+class FeedbackSource(BaseModel):
+    """A source the answer was given, with the exact chunks shown: what a steward may demote."""
+
+    n: int
+    doc_id: str
+    title: str
+    path: str
+    source: str
+    score: float
+    cited_in_answer: bool
+    location: str | None = None
+    chunk_ids: list[str]
+    excerpt: str
+
+
+class FeedbackItem(BaseModel):
+    """A thumbs-down from staff, waiting for a steward."""
+
+    answer_id: str
+    owner: str = Field(description="the account that asked")
+    question: str
+    answer: str
+    comment: str
+    created: str
+    citations: list[FeedbackSource]
+
+
+class ResolveIn(BaseModel):
+    resolution: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

@@ -66,15 +66,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from serving.runtime import running_stack, serving_app
+    from serving.runtime import StopRequested, running_stack, serving_app, stop_on_signals
+    from serving.telemetry import configure_json_logging
 
     settings = settings_from_args(args)
-    with running_stack(settings) as (engine, service), serving_app(settings, service) as url:
-        print(f"engine {engine.base_url}; chat API {url}/v1/chat (Ctrl-C to stop)", flush=True)
-        try:
+    configure_json_logging()  # one JSON object per line, with request ids; never a token
+    try:  # SIGTERM or Ctrl-C, during startup too: the app stops, then the engine's whole process group
+        with (
+            stop_on_signals(),
+            running_stack(settings) as (engine, service),
+            serving_app(settings, service) as url,
+        ):
+            print(f"engine {engine.base_url}; chat API {url}/v1/chat (Ctrl-C or SIGTERM to stop)", flush=True)
             threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+    except StopRequested as stop:
+        print(f"{stop}: chat API and engine stopped", flush=True)
     return 0
 
 

@@ -108,6 +108,12 @@ class EngineSettings(_Section):
     model: str = "base"
     max_model_len: int = 2048  # longer contexts cost KV-cache memory
     startup_timeout_s: float = 420.0  # vLLM on 2 CPU cores loads in 30-80 s; leave headroom
+    # A model call that takes longer fails (the chat API answers 503): longer = long answers on a slow CPU
+    # engine can finish, shorter = a hung engine frees the request (and the client) sooner.
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    health_interval_s: float = Field(default=5.0, gt=0)  # /health polls: shorter = a crash is seen sooner
+    # restarts after the engine process exits, with doubling back-off from 2 s; then it stays down (503)
+    max_restarts: int = Field(default=3, ge=0)
     max_tokens: int = 200  # answer length cap: longer answers take longer on CPU
     temperature: float = 0.0  # greedy: the same question gives the same answer
     repetition_penalty: float = 1.1  # >1 stops a small model looping on one sentence; too high garbles terms
@@ -139,6 +145,9 @@ class ServingSettings(_Section):
     rate_limit_per_minute: int = Field(default=60, ge=0)
     # Larger request bodies get 413 before any parsing (a question is at most 4,000 characters)
     max_request_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Earlier turns of a conversation kept for follow-ups (a follow-up that points back is retrieved together
+    # with the question it follows; chat.db keeps every turn, this many are read)
+    conversation_turns: int = Field(default=4, ge=0, le=50)
 
 
 class Settings(_Section):

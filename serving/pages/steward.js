@@ -48,6 +48,7 @@ async function api(path, options = {}) {
     try { detail = (await reply.json()).detail; } catch (_) { /* not JSON */ }
     throw new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
   }
+  if (reply.status === 204) return null;
   return (reply.headers.get("content-type") || "").includes("json") ? reply.json() : reply.text();
 }
 
@@ -77,7 +78,7 @@ async function start() {
   $("logout").hidden = false;
   $("who").textContent = `signed in as ${name || "steward"}`;
   try {
-    await Promise.all([loadSummary(), loadDocuments(), loadOverrides(), loadAudit()]);
+    await Promise.all([loadSummary(), loadDocuments(), loadOverrides(), loadAudit(), loadFeedback()]);
   } catch (err) {
     if (err.message !== "unauthorised") console.error(err);
   }
@@ -332,6 +333,42 @@ async function loadOverrides() {
     el("td", {}, o.who), el("td", {}, tierBadge(o.tier)),
     el("td", { class: "path" }, el("a", { href: "#", onclick: (e) => { e.preventDefault(); openDocument(o.doc_id); } }, o.path || o.doc_id)),
     el("td", {}, o.why))));
+}
+
+async function loadFeedback() {
+  const items = await api("feedback");
+  $("feedback-count").textContent = items.length ? `${items.length} open` : "none open";
+  $("feedback-list").replaceChildren(...items.map((item) => {
+    const msg = el("div", { class: "msg" });
+    const resolve = async (resolution) => {
+      await api(`feedback/${encodeURIComponent(item.answer_id)}/resolve`, { method: "POST",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ resolution }) });
+    };
+    const sources = item.citations.map((c) => {
+      const demote = el("button", { class: "reject", type: "button" }, "Demote source");
+      demote.addEventListener("click", async () => {
+        demote.disabled = true;
+        try {
+          const why = `staff feedback on answer ${item.answer_id}: ${item.comment || "thumbs down"}`;
+          await api("overrides", { method: "POST", headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ doc_id: c.doc_id, tier: "unsafe", why }) });
+          await resolve(`demoted ${c.doc_id}`);
+          await Promise.all([loadFeedback(), loadSummary(), loadDocuments(), loadOverrides(), loadAudit()]);
+        } catch (err) { msg.className = "msg err"; msg.textContent = err.message; demote.disabled = false; }
+      });
+      return el("div", { class: "src" }, el("b", {}, `[${c.n}]`), el("span", { class: "path" }, c.path),
+        c.cited_in_answer ? el("span", { class: "chip" }, "cited") : "", el("span", { class: "muted" }, c.chunk_ids.join(", ")), demote);
+    });
+    const dismiss = el("button", { type: "button" }, "Dismiss: the sources are fine");
+    dismiss.addEventListener("click", async () => {
+      try { await resolve("dismissed: sources kept"); await loadFeedback(); }
+      catch (err) { msg.className = "msg err"; msg.textContent = err.message; }
+    });
+    return el("div", { class: "fb", "data-answer": item.answer_id },
+      el("div", { class: "q" }, item.question), el("div", { class: "ans" }, item.answer),
+      el("div", { class: "muted" }, `${item.owner} · ${item.created.replace("T", " ")}` + (item.comment ? ` · “${item.comment}”` : "")),
+      ...sources, el("div", { class: "row" }, dismiss), msg);
+  }));
 }
 
 async function loadAudit() {

@@ -1,4 +1,5 @@
-"""GET /metrics: the latest run's I/O profile as Prometheus gauges (text format, via prometheus_client)."""
+"""GET /metrics: the chat service's request and answer metrics (serving.telemetry), then the latest run's I/O
+profile as gauges, in Prometheus' text format (prometheus_client)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ WorkDir = Annotated[Path, Depends(get_work_dir)]
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-def metrics(work_dir: WorkDir, _: StewardUser) -> Response:  # stewards and admins: it shows the corpus
+def metrics(request: Request, work_dir: WorkDir, _: StewardUser) -> Response:  # stewards: it shows the corpus
+    serving = request.app.state.metrics
+    engine_up = request.app.state.service.engine_up
+    if engine_up is not None:
+        serving.engine_up.set(1 if engine_up() else 0)
     path = latest_profile(work_dir)
-    return Response(render_metrics(load_profile(path) if path else None), media_type=CONTENT_TYPE)
+    io = render_metrics(load_profile(path) if path else None)
+    return Response(serving.render() + io, media_type=CONTENT_TYPE)

@@ -11,20 +11,23 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from curation.models import Tier
 from serving.auth import Steward
+from serving.chat_store import UnknownAnswer
 from serving.deps import StewardSvc
 from serving.schemas import ErrorOut
 from serving.steward_schemas import (
     AuditEntry,
     DocumentOut,
     DocumentsPage,
+    FeedbackItem,
     OverrideIn,
     OverrideOut,
     OverrideRow,
+    ResolveIn,
     SummaryOut,
 )
 from serving.steward_service import IndexUpdateFailed, UnknownDocument
@@ -134,3 +137,18 @@ def audit(
 ) -> list[AuditEntry]:
     """The newest `limit` entries of the audit log, newest first."""
     return [AuditEntry.model_validate(a) for a in steward.audit(limit)]
+
+
+@router.get("/api/feedback")
+def feedback_queue(request: Request, _: Steward) -> list[FeedbackItem]:
+    """Thumbs-down answers not yet resolved, newest first, each source with the chunks that were shown: demote
+    a source with POST /steward/api/overrides, then resolve the item."""
+    return [FeedbackItem.model_validate(asdict(item)) for item in request.app.state.chats.queue()]
+
+
+@router.post("/api/feedback/{answer_id}/resolve", status_code=204, responses=NOT_FOUND)
+def resolve_feedback(answer_id: str, body: ResolveIn, request: Request, who: Steward) -> None:
+    try:
+        request.app.state.chats.resolve(answer_id, who=who, resolution=body.resolution)
+    except UnknownAnswer:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open feedback on answer {answer_id}") from None

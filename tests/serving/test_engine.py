@@ -47,8 +47,10 @@ def test_serves_chat_then_stops_the_whole_process_group(
         assert engine.base_url == f"http://127.0.0.1:{engine.port}/v1"
         leader = engine.pid
         assert leader is not None
-        group = live_group_pids(leader)  # API server, engine core, its worker, multiprocessing's tracker
-        assert leader in group and len(group) >= 2
+        group = live_group_pids(leader)  # the guard, API server, engine core, multiprocessing's tracker
+        assert leader in group and len(group) >= 3
+        assert engine.is_up()
+        assert engine.status() == {"state": "up", "restarts": 0, "last_error": None, "url": engine.base_url}
         started = time.perf_counter()
         reply = httpx.post(
             f"{engine.base_url}/chat/completions",
@@ -69,7 +71,7 @@ def test_serves_chat_then_stops_the_whole_process_group(
         assert reply.status_code == 200, reply.text
         assert reply.json()["choices"][0]["message"]["content"].strip()
         VLLMEngine.external(engine.base_url, served_name=SERVED_NAME).wait_healthy()  # seen from outside
-    assert engine.pid is None
+    assert engine.pid is None and not engine.is_up() and engine.status()["state"] == "stopped"
     assert [pid for pid in group if is_running(pid)] == []
 
 
@@ -103,6 +105,9 @@ def test_start_on_a_folder_without_a_model_fails_fast_with_the_log_tail(
     assert time.perf_counter() - started < engine.startup_timeout_s / 2  # failed on exit, not on the timeout
     assert "--- log tail ---" in str(failure.value)
     assert str(not_a_model) in str(failure.value)  # vLLM's own complaint names the folder
+    status = engine.status()
+    assert status["state"] == "stopped" and (status["last_error"] or "").startswith("vLLM exited with code")
+    assert engine.pid is None
 
 
 def test_external_engine_that_does_not_answer_times_out() -> None:

@@ -56,7 +56,10 @@ def test_metrics_without_any_run_say_so():
 def test_the_app_serves_the_latest_run(tmp_path):
     _run(tmp_path)
     latest = _run(tmp_path)
-    service = SimpleNamespace(retriever=SimpleNamespace(work_dir=tmp_path))  # the route asks only this
+    # the route asks only this
+    service = SimpleNamespace(
+        retriever=SimpleNamespace(work_dir=tmp_path), llm=SimpleNamespace(model="m"), engine_up=None
+    )
     client = TestClient(create_app(service, steward_token="metrics-test-token-123"))  # type: ignore[arg-type]
     assert client.get("/metrics").status_code == 401  # what the corpus holds is for stewards
     reply = client.get("/metrics", headers={"Authorization": "Bearer metrics-test-token-123"})
