@@ -7,8 +7,9 @@
 
 Formats (curation.connectors.registry): text, markdown, reST, HTML, JSONL tickets; PDF (text layer, page
 offsets in `meta["page_starts"]`), DOCX, PPTX (`slide_starts`), XLSX (`sheets`, `sheet_starts`) and CSV/TSV
-as `row N: column=value; ...` lines; EML and MBOX (headers and body; attachments and messages as children
-`mail.eml#report.pdf`, `archive.mbox#3`); JSON, YAML, INI, TOML and .env files read as text, so the secrets
+as `row N: column=value; ...` lines (a sheet of people is marked `meta["people_table"]`: connectors.people);
+EML, MBOX and Outlook MSG (headers and body; attachments and messages as children `mail.eml#report.pdf`,
+`archive.mbox#3`, `mail.msg#report.pdf`); JSON, YAML, INI, TOML and .env files read as text, so the secrets
 scorer sees them. `location(doc.meta, offset)` says where a chunk lies in its file ("page 12").
 
 A folder may carry `manifest.jsonl` (one line per file: path, title, source, source_type, updated); without
@@ -26,8 +27,8 @@ pdfplumber), docling to 122 (torch, torchvision, CUDA libraries, transformers, O
 at first use, which this machine cannot do), unstructured with its document extras to 152 (torch, onnx,
 timm, spaCy, pikepdf, google-cloud-vision); and they return one markdown text per file, so page and sheet
 boundaries would have to be parsed back out of it. E-mail, CSV and configuration files need only the
-standard library. Outlook .msg is not read: extract-msg resolves to 20 packages (RTF, compressed-RTF and
-EBCDIC decoders, oletools) for a format Outlook also exports as .eml.
+standard library. Outlook .msg takes extract-msg (20 packages: RTF, compressed-RTF and EBCDIC decoders,
+oletools), the one library that reads its OLE property streams; it is imported only when a .msg is read.
 """
 
 from curation.connectors.base import Blob, Context, Failed, Limits, Part, Unreadable, location

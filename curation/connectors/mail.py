@@ -3,8 +3,8 @@
 A message is one document: its From/To/Cc/Date/Subject headers, then its body (the text/plain part, else the
 HTML one as text). Each attachment is a child document `mail.eml#report.pdf`, read by the parser of its own
 format (a forwarded message too); an mbox's messages are `archive.mbox#1`, `archive.mbox#2` (1-based, in
-file order) and their attachments `archive.mbox#2#report.pdf`. Outlook .msg is not read: extract-msg pulls
-in an RTF and a compression decoder for a format Outlook also exports as .eml.
+file order) and their attachments `archive.mbox#2#report.pdf`. Outlook .msg (curation.connectors.outlook)
+shares `mail_items`: the same document text and the same children.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import mailbox
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -64,7 +65,7 @@ def _mbox(path: Path, ctx: Context) -> Iterator[Item]:
 
 def _message(message: EmailMessage, ctx: Context) -> Iterator[Item]:
     """The message's own part first (headers and body), then its attachments as children."""
-    headers = [f"{h}: {message[h]}" for h in HEADERS if message.get(h)]
+    headers = [(h, str(message[h])) for h in HEADERS if message.get(h)]
     body_part = message.get_body(preferencelist=("plain", "html"))
     body = ""
     if body_part is not None:
@@ -77,19 +78,35 @@ def _message(message: EmailMessage, ctx: Context) -> Iterator[Item]:
         updated = stamp.date() if stamp else None
     except (TypeError, ValueError):
         pass
-    subject = str(message.get("Subject") or "").strip() or None
-    names: set[str] = set()
-    attachments: list[str] = []
-    children: list[Item] = []
+    attachments: list[tuple[str, bytes]] = []
     for attachment in message.iter_attachments():
-        name = _unique_name(attachment.get_filename() or _default_name(attachment), names)
-        attachments.append(name)
+        name = attachment.get_filename() or _default_name(attachment)
         if attachment.get_content_type() == "message/rfc822":
             inner = attachment.get_content()  # the forwarded message itself
             data = inner.as_bytes() if isinstance(inner, EmailMessage) else str(inner).encode()
         else:
             payload = attachment.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
+        attachments.append((name, data))
+    yield from mail_items(headers, body, updated, attachments, ctx)
+
+
+def mail_items(
+    headers: list[tuple[str, str]],
+    body: str,
+    updated: date | None,
+    attachments: list[tuple[str, bytes]],
+    ctx: Context,
+) -> Iterator[Item]:
+    """A message as a document (its headers, then its body) followed by its attachments as children, each
+    read by its own format's parser: what an .eml and an Outlook .msg (curation.connectors.outlook) share."""
+    subject = next((v for h, v in headers if h == "Subject"), "").strip() or None
+    names: set[str] = set()
+    listed: list[str] = []
+    children: list[Item] = []
+    for raw_name, data in attachments:
+        name = _unique_name(raw_name, names)
+        listed.append(name)
         for item in ctx.children(Blob(name, data), name):
             if isinstance(item, Part):
                 item.meta |= {"attachment": name, "attached_to": subject or ""}
@@ -97,9 +114,9 @@ def _message(message: EmailMessage, ctx: Context) -> Iterator[Item]:
                     item.updated, item.updated_from = updated, "mail_header"
             children.append(item)
     meta = {"format": "email", "attachments": str(len(attachments))}
-    if attachments:
-        meta["attachment_names"] = ", ".join(attachments)
-    text = "\n".join(headers) + "\n\n" + body.strip()
+    if listed:
+        meta["attachment_names"] = ", ".join(listed)
+    text = "\n".join(f"{h}: {v}" for h, v in headers) + "\n\n" + body.strip()
     yield Part(
         text, title=subject, meta=meta, updated=updated, updated_from="mail_header" if updated else None
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from curation.connectors.base import Blob, Context, Item, Parser, Unreadable
 from curation.connectors.mail import parse_eml, parse_mbox
 from curation.connectors.office import parse_docx, parse_pptx
+from curation.connectors.outlook import parse_msg
 from curation.connectors.pdf import parse_pdf
 from curation.connectors.sheets import parse_csv, parse_xlsx
 from curation.connectors.text import (
@@ -33,13 +34,13 @@ PARSERS: dict[str, Parser] = {
     ".tsv": parse_csv,
     ".eml": parse_eml,
     ".mbox": parse_mbox,
+    ".msg": parse_msg,
 }
 # Formats seen in enterprise folders that no light, well-kept library reads: what to do instead.
 UNSUPPORTED_ADVICE = {
     ".doc": "Word 97-2003: save it as .docx",
     ".xls": "Excel 97-2003: save it as .xlsx",
     ".ppt": "PowerPoint 97-2003: save it as .pptx",
-    ".msg": "Outlook .msg: drag the message out as .eml, or export the folder as .mbox",
 }
 
 

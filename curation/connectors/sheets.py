@@ -8,7 +8,8 @@ each value is:
 
 Row numbers are the spreadsheet's own (the header is row 1), so a citation matches what Excel shows.
 A sheet that declares more than `max_rows` rows (its dimension, empty formatted rows too) is quarantined
-`too_large` before its rows are read.
+`too_large` before its rows are read. A CSV or sheet whose rows are people (curation.connectors.people) is
+recorded in `meta["people_table"]`, so the sensitive scorer can exclude it as a whole.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from typing import Any
 
 from curation.connectors.base import Blob, Context, Item, Part, Unreadable, joined, too_large
 from curation.connectors.office import checked_zip
+from curation.connectors.people import PeopleCounter, people_meta
 from curation.connectors.text import read_text
 
 SNIFF_CHARS = 16_384
 
 
 def rows_as_text(
-    rows: Iterable[tuple[int, Sequence[Any]]], ctx: Context, where: str
+    rows: Iterable[tuple[int, Sequence[Any]]], ctx: Context, where: str, people: PeopleCounter
 ) -> tuple[list[str], int]:
-    """`row N: header=value; ...` lines from (row number, values); the first non-empty row is the header."""
+    """`row N: header=value; ...` lines from (row number, values); the first non-empty row is the header.
+    `people` sees the header and every data row."""
     header: list[str] | None = None
     lines: list[str] = []
     n_rows = 0
@@ -45,7 +48,9 @@ def rows_as_text(
         if header is None:
             header = [c or f"col{i + 1}" for i, c in enumerate(cells)]
             lines.append("columns: " + "; ".join(header))
+            people.set_header(header)
             continue
+        people.add_row(cells)
         names = header + [f"col{i + 1}" for i in range(len(header), len(cells))]
         pairs = "; ".join(f"{name}={cell}" for name, cell in zip(names, cells, strict=False) if cell)
         lines.append(f"row {number}: {pairs}")
@@ -60,12 +65,15 @@ def parse_csv(blob: Blob, ctx: Context) -> Iterator[Item]:
         dialect = csv.excel_tab if blob.suffix == ".tsv" else csv.excel
     try:
         rows = enumerate(csv.reader(text.splitlines(), dialect), 1)
-        lines, n_rows = rows_as_text(rows, ctx, blob.name)
+        people = PeopleCounter()
+        lines, n_rows = rows_as_text(rows, ctx, blob.name, people)
     except csv.Error as exc:
         raise Unreadable("corrupt_file", f"not CSV: {exc}") from exc
     meta = {"format": "csv", "encoding": encoding, "rows": str(n_rows)}
     if lines:
         meta["columns"] = lines[0].removeprefix("columns: ")
+    verdict = people.verdict()
+    meta |= people_meta([verdict] if verdict else [])
     yield Part("\n".join(lines), meta=meta)
 
 
@@ -75,7 +83,7 @@ def parse_xlsx(blob: Blob, ctx: Context) -> Iterator[Item]:
     checked_zip(blob, ctx)
     book = openpyxl.load_workbook(BytesIO(blob.data), read_only=True, data_only=True)
     try:
-        sheets, names = [], []
+        sheets, names, found = [], [], []
         for sheet in book.worksheets:
             declared = sheet.max_row or 0  # from the sheet's <dimension>: no row read yet
             if declared > ctx.limits.max_rows:
@@ -83,12 +91,15 @@ def parse_xlsx(blob: Blob, ctx: Context) -> Iterator[Item]:
                     f"rows declared in sheet {sheet.title!r}", declared, ctx.limits.max_rows, "max_rows"
                 )
             rows = enumerate(sheet.iter_rows(values_only=True), sheet.min_row or 1)  # gaps come as empty rows
-            lines, _ = rows_as_text(rows, ctx, f"sheet {sheet.title}")
+            people = PeopleCounter()
+            lines, _ = rows_as_text(rows, ctx, f"sheet {sheet.title}", people)
+            if verdict := people.verdict():
+                found.append(verdict | {"sheet": sheet.title})
             if lines:
                 sheets.append("\n".join([f"Sheet: {sheet.title}", *lines]))
                 names.append(sheet.title)
         text, starts = joined(sheets)
-        meta = {"format": "xlsx", "sheets": json.dumps(names), "sheet_starts": starts}
+        meta = {"format": "xlsx", "sheets": json.dumps(names), "sheet_starts": starts} | people_meta(found)
         props = book.properties
         stamp = props.modified or props.created
         extra: dict[str, Any] = {"updated": stamp.date(), "updated_from": "file_metadata"} if stamp else {}

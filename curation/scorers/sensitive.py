@@ -5,7 +5,9 @@
     result.details["spans"]                 # [Span("pii_email", 120, 141, "j*******************g", 1.0), ...]
 
 Personal data comes from presidio-analyzer's recognizers (detect.pii_recognizers, run by
-detect.pii_presidio), secrets and markings from plain regexes (detect.secrets_patterns); what documentation
+detect.pii_presidio), secrets and markings from plain regexes (detect.secrets_patterns) and every other
+issuer's tokens from detect-secrets' plugins (detect.secret_plugins); identity-document numbers and HR
+records are found by the label before them (detect.keyed_values); what documentation
 shows as examples is ignored by the rules in detect.example_rules and counted in `details["ignored"]`, and
 so are the e-mail addresses and phone numbers of a `public` source (its published contacts) and addresses on
 sources.toml's [contacts] allow-list. Any finding makes the score 0.0: one leaked key is not less leaked for
@@ -22,6 +24,7 @@ from collections.abc import Iterable
 from curation.models import Document, ScoreResult, Span, mask_value
 from curation.scorers.base import Scorer
 from curation.scorers.detect.example_rules import Hit, HitSet
+from curation.scorers.detect.keyed_values import find_keyed_values
 from curation.scorers.detect.secrets_patterns import find_markings, find_secrets
 
 # Every reason this scorer gives, in the order it reports them.
@@ -31,6 +34,7 @@ REASONS = (
     "pii_credit_card",
     "pii_iban",
     "pii_national_id",
+    "pii_identity_document",
     "pii_ip_address",
     "secret_aws_key",
     "secret_github_token",
@@ -40,7 +44,21 @@ REASONS = (
     "secret_jwt",
     "secret_connection_string",
     "secret_password_assignment",
+    "secret_stripe_key",
+    "secret_twilio_key",
+    "secret_sendgrid_key",
+    "secret_openai_key",
+    "secret_gitlab_token",
+    "secret_pypi_token",
+    "secret_npm_token",
+    "secret_square_oauth",
+    "secret_mailchimp_key",
+    "secret_azure_storage_key",
+    "secret_discord_token",
+    "secret_telegram_token",
     "confidential_marking",
+    "confidential_hr_record",
+    "pii_people_table",
     "pii_too_many_findings",
 )
 # Contact data a public source publishes on purpose (authors' and lists' addresses, a vendor's phone line).
@@ -89,6 +107,7 @@ class SensitiveDataScorer(Scorer):
         claimed = HitSet()
         for hit in secrets:
             claimed.add(hit)
+        secrets += find_keyed_values(text, lowered, claimed)  # claimed: presidio's hits inside are not PII
         public = doc.source in self.public_sources
         pii = []
         for hit in self._presidio.scan(text, ignored):
@@ -101,6 +120,8 @@ class SensitiveDataScorer(Scorer):
         hits = sorted([*secrets, *pii, *find_markings(text, lowered)], key=lambda h: (h.start, h.end))
         counts = Counter(h.reason for h in hits)
         reasons = [r for r in REASONS if r in counts]
+        if "people_table" in doc.meta:  # a sheet whose rows are people (curation.connectors.people)
+            reasons.append("pii_people_table")
         if len(hits) > self.max_spans:  # spans past max_spans are not kept, so they could not be redacted
             reasons.append("pii_too_many_findings")
         details: dict[str, object] = {

@@ -85,3 +85,26 @@ def test_jsonl_tickets_quarantine_bad_lines_alone(tmp_path):
     assert [d.title for d in docs] == ["Printer"] and docs[0].updated == date(2025, 1, 2)
     assert bad == {"tickets.jsonl#L2": "bad_ticket_line", "tickets.jsonl#L3": "bad_ticket_line"}
     assert connector.units == 3
+
+
+def test_an_outlook_message_attached_to_a_mail_is_read_and_a_damaged_one_is_a_failed_child(tmp_path):
+    from email.message import EmailMessage
+
+    from pipelines.fixtures.formats.outlook import msg_bytes
+    from pipelines.fixtures.formats.real_text import changelog_mails
+
+    upload = changelog_mails(1)[0]
+    upload.add_attachment(b"host,port\ndb1,5432\ndb2,5433\n", "text", "csv", filename="hosts.csv")
+    outer = EmailMessage()
+    outer["From"], outer["To"], outer["Subject"] = "ops@corp.example.net", "team@corp.example.net", "fwd"
+    outer.set_content("Both uploads, one copy came through damaged.\n")
+    data = msg_bytes(upload)
+    outer.add_attachment(data, "application", "vnd.ms-outlook", filename="upload.msg")
+    outer.add_attachment(data[: len(data) // 3], "application", "vnd.ms-outlook", filename="cut.msg")
+    (tmp_path / "fwd.eml").write_bytes(outer.as_bytes())
+    connector, docs, bad = run(tmp_path)
+    paths = {d.path: d for d in docs}
+    assert set(paths) == {"fwd.eml", "fwd.eml#upload.msg", "fwd.eml#upload.msg#hosts.csv"}
+    assert "Subject: Accepted python3.11" in paths["fwd.eml#upload.msg"].text
+    assert "row 3: host=db2; port=5433" in paths["fwd.eml#upload.msg#hosts.csv"].text
+    assert bad == {"fwd.eml#cut.msg": "corrupt_file"} and connector.units == 4

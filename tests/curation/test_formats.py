@@ -78,6 +78,20 @@ def test_mail_children_are_file_hash_part(curated):
     assert pdf.meta["part_of"] == "formats/announcement.eml" and pdf.meta["pages"] == "17"
     assert "shared-mime-info" in pdf.text.lower() and pdf.doc_id != mail.doc_id
     assert docs["formats/announcement.eml#debian-releases.csv"].meta["format"] == "csv"
+
+
+def test_outlook_msg_reads_like_its_eml(curated):
+    _, docs, bad = curated
+    mail = docs["formats/python-doc-upload.msg"]
+    assert mail.text.startswith("From: ") and "\nSubject: Accepted python3.11 " in mail.text
+    assert "\n\npython3.11 (" in mail.text  # the changelog entry is the body
+    assert mail.meta["attachment_names"] == "debian-releases.csv" and mail.updated_from == "mail_header"
+    csv = docs["formats/python-doc-upload.msg#debian-releases.csv"]
+    assert csv.meta["part_of"] == "formats/python-doc-upload.msg" and csv.updated == mail.updated
+    assert "row 2: version=1.1; codename=Buzz" in csv.text
+    eml, msg = docs["confidential/credentials.eml"], docs["confidential/credentials.msg"]
+    assert msg.text.split("\n\n", 1)[1] == eml.text.split("\n\n", 1)[1]  # the same body through both
+    assert "OLE" in bad["broken/truncated.msg"].detail
     box = sorted(p for p in docs if p.startswith("formats/python-doc-uploads.mbox#"))
     assert box == [f"formats/python-doc-uploads.mbox#{n}" for n in range(1, 6)]
     assert all(docs[p].updated_from == "mail_header" for p in box)
@@ -128,22 +142,28 @@ def test_planted_confidential_files_are_unsafe_and_real_docs_are_not(curated, co
     assert {p: tiers[p] for p in expected["unsafe"]} == dict.fromkeys(expected["unsafe"], Tier.UNSAFE)
     assert tiers["confidential/team.mbox#1"] != Tier.UNSAFE  # only the message holding the token
     clean = [p for p in tiers if p.startswith("formats/")]
-    assert len(clean) == 17 and all(tiers[p] != Tier.UNSAFE for p in clean)
+    assert len(clean) == 19 and all(tiers[p] != Tier.UNSAFE for p in clean)
+    people = {p for p, d in docs.items() if "people_table" in d.meta}  # whole sheets of people
+    assert people == {"confidential/customers.csv", "confidential/payroll.xlsx", "confidential/staff.xlsx"}
+    staff = scorer.score(docs["confidential/staff.xlsx"]).reasons
+    assert [r for r in staff if policy.action(r) == "unsafe"] == ["pii_people_table"]  # for being a list
 
 
 def test_limits_and_timeout_are_parameters(corpus, tmp_path):
     root, _ = corpus
     for name in ("libtasn1.pdf", "debian-releases.csv"):
         (tmp_path / name).write_bytes((root / "formats" / name).read_bytes())
-    (tmp_path / "old.msg").write_bytes(b"\xd0\xcf\x11\xe0 an Outlook message")
+    (tmp_path / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0 a Word 97 document")
+    (tmp_path / "old.msg").write_bytes(b"\xd0\xcf\x11\xe0 an Outlook message, cut short")
     registry = load_registry(REPO / "sources.toml")
     small = FolderConnector(tmp_path, registry, limits=Limits(max_pages=10, max_rows=5))
     assert {i.path: i.reason for i in small} == {
         "libtasn1.pdf": "too_large",
         "debian-releases.csv": "too_large",
-        "old.msg": "unsupported_format",
+        "old.doc": "unsupported_format",
+        "old.msg": "corrupt_file",
     }
-    assert "(.msg x1)" in small.warnings[-1]
+    assert "(.doc x1)" in small.warnings[-1]
     hurried = FolderConnector(tmp_path, registry, file_timeout_s=0.001)
     assert next(i for i in hurried if i.path == "libtasn1.pdf").reason == "timeout"  # the alarm, or a check
     with ThreadPoolExecutor(1) as pool:  # off the main thread there is no alarm: the parser's own checks

@@ -26,7 +26,9 @@ def test_sensitive_scorer_meets_recall_and_precision_targets(items):
     assert m.recall >= measure.MIN_RECALL, m.summary()
     assert m.precision >= measure.MIN_PRECISION, m.summary()
     recall = m.entity_recall()
-    assert set(recall) == set(measure.KINDS)  # every entity kind is planted and measured
+    set1_kinds = {"email", "phone_number", "credit_card", "iban", "us_ssn", "ip_address", "aws_access_key",
+                  "aws_secret_key", "github_token", "slack_token", "password", "private_key"}  # fmt: skip
+    assert set(recall) == set1_kinds  # every kind set 1 plants is measured (the rest of KINDS: set 2)
     assert all(recall[e] == 1.0 for e in ("email", "iban", "private_key", "aws_access_key", "github_token"))
 
 

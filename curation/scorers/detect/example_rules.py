@@ -211,7 +211,8 @@ def secret_ignore_reason(value: str, *, quoted: bool = True) -> str | None:
         or lowered in _PLACEHOLDER_VALUES
         or any(word in lowered for word in _PLACEHOLDER_WORDS)
         or len(set(value)) <= 2  # ***, xxxxxxxx, ........
-        or (not quoted and _IDENTIFIER.fullmatch(value) is not None)
+        # "the Token= setting." in prose: a sentence's full stop does not make a word a literal
+        or (not quoted and _IDENTIFIER.fullmatch(value.rstrip(".,:;!?")) is not None)
     ):
         return "secret_placeholder"
     return None

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from curation.scorers.detect.example_rules import Hit, HitSet, secret_ignore_reason
+from curation.scorers.detect.secret_plugins import find_vendor_secrets
 
 MAX_KEY_BLOCK_CHARS = 20_000  # an RSA-8192 PEM is ~6.5 KB; past this the END line belongs to something else
 
@@ -132,6 +133,21 @@ SECRET_PATTERNS: tuple[SecretPattern, ...] = (
             ("token", (0, 4, 5, 6, 7)),  # token, authtoken, auth_token, accesstoken, access_token
         ),
     ),
+    # In prose: "the wifi password is eWJe-4MB8w". A digit is required, so "the password is required."
+    # and "password was reset" stay prose.
+    SecretPattern(
+        "secret_password_assignment",
+        re.compile(
+            r"(?i)\b(?:password|passwd|passphrase)[ \t]+(?:is|was)[ \t]+"
+            r"(?P<bare>(?=\S*\d)[^\s\"'`,;()]{8,64})"
+        ),
+        starts=(("pass", (0,)),),
+    ),
+)
+
+# The rules that know no issuer: a vendor's token in `api_key = "sk_live_..."` is named by its vendor's rule.
+GENERIC_PATTERNS = tuple(
+    p for p in SECRET_PATTERNS if p.reason in ("secret_connection_string", "secret_password_assignment")
 )
 
 # A generic assignment needs this many characters: `password: hunter2` is too weak a signal to call (and
@@ -169,12 +185,15 @@ _MARKINGS_ANY_CASE = re.compile(
 def find_secrets(text: str, ignored: Counter[str], lowered: str | None = None) -> list[Hit]:
     """Every secret in `text`, most specific kind first; placeholders are counted in `ignored` instead.
 
+    Our issuer patterns, then detect-secrets' (secret_plugins), then the generic rules (GENERIC_PATTERNS).
     `lowered`: `text.lower()` when the caller has it already (only tested for trigger words)."""
     lowered = text.lower() if lowered is None else lowered
     kept = HitSet()
     for hit in _private_keys(text, ignored):
         kept.add(hit)
     for pattern in SECRET_PATTERNS:
+        if pattern is GENERIC_PATTERNS[0]:  # issuers' own shapes (secret_stripe_key) before key = value
+            find_vendor_secrets(text, lowered, kept, ignored)
         for match in pattern.finditer(text, lowered):
             found = _pattern_hit(pattern, match, ignored)
             if found is not None:
@@ -199,7 +218,8 @@ def find_markings(text: str, lowered: str | None = None) -> list[Hit]:
 def _pattern_hit(pattern: SecretPattern, match: re.Match[str], ignored: Counter[str]) -> Hit | None:
     group: str | int
     if pattern.reason == "secret_password_assignment":
-        group = next(g for g in ("dq", "sq", "bare") if match.group(g) is not None)
+        found = match.groupdict()
+        group = next(g for g in ("dq", "sq", "bare") if found.get(g) is not None)
         value = match.group(group)
         if len(value) < MIN_ASSIGNED_SECRET_CHARS:
             return None
