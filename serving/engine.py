@@ -47,6 +47,7 @@ PROBE_TIMEOUT_S = 5.0  # /health answers in milliseconds even mid-generation; lo
 # vLLM shuts its engine core down on SIGTERM in about a second once loaded; while it loads the model it
 # ignores SIGTERM, so a stop then takes the whole grace and ends in SIGKILL
 STOP_GRACE_S = 20.0
+_TICK_S = 0.05  # how soon the watch sees stop() (see VLLMEngine._sleep)
 MAX_BACKOFF_S = 60.0  # restart delays double from restart_backoff_s up to this
 GUARD = Path(__file__).with_name("engine_guard.py")
 
@@ -352,12 +353,22 @@ class VLLMEngine:
                 if time.monotonic() > deadline:
                     timeout = self.startup_timeout_s
                     return f"vLLM at {self._root_url} not healthy after {timeout:.0f} s ({error})"
-                if self._stopping.wait(HEALTH_POLL_S):
+                if self._sleep(HEALTH_POLL_S):
                     return f"stopped while waiting for {self._root_url} ({error})"
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True as soon as stop() was called. Short relative sleeps, not
+        Event.wait(timeout): a timed wait is an absolute-deadline pthread_cond_timedwait, which never returns
+        under a shifted clock (libfaketime, `make test-clock-ahead`), and the watch would never poll."""
+        for _ in range(max(1, round(seconds / _TICK_S))):
+            if self._stopping.is_set():
+                return True
+            time.sleep(_TICK_S)
+        return self._stopping.is_set()
 
     def _watch_loop(self) -> None:
         with self._client() as client:
-            while not self._stopping.wait(self.health_interval_s):
+            while not self._sleep(self.health_interval_s):
                 proc = self._proc
                 if proc is not None and proc.poll() is not None:
                     if not self._restart(f"vLLM exited with code {proc.returncode}"):
@@ -386,7 +397,7 @@ class VLLMEngine:
             self._restarts += 1
             self._set("restarting", reason)
             log.warning("restarting vLLM in %.1f s (%d of %d)", delay, self._restarts, self.max_restarts)
-            if self._stopping.wait(delay):
+            if self._sleep(delay):
                 return False
             with self._lock:
                 if self._stopping.is_set():
