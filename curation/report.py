@@ -1,6 +1,7 @@
 """The steward report of one run: tier counts, counts by source, reasons, what was redacted (per reason:
-documents, spans, distinct values), and the documents that need a steward (unsafe and review), as JSON and as
-a static HTML page."""
+documents, spans, distinct values), the documents that need a steward (unsafe and review), and the documents
+deleted since the last completed run (gone from the corpus: their chunks left the index), as JSON and as a
+static HTML page."""
 
 from __future__ import annotations
 
@@ -20,11 +21,17 @@ MAX_ROWS = 2000  # rows of the attention table in the HTML page; the JSON keeps 
 
 
 def build_report(
-    run_id: str, table: pa.Table, quarantined: list[QuarantineRecord], warnings: Sequence[str] = ()
+    run_id: str,
+    table: pa.Table,
+    quarantined: list[QuarantineRecord],
+    warnings: Sequence[str] = (),
+    *,
+    deleted: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
-    """The steward's view of a run: tiers, reasons, what needs a steward, the quarantine, and `warnings`
-    (what the folder got wrong without losing a document: a manifest naming missing files, undeclared
-    source types), shown first because each one can make many documents' scores wrong."""
+    """The steward's view of a run: tiers, reasons, what needs a steward, the quarantine, `deleted` (doc_id,
+    source, path, title of each document gone since the last run; not counted in `documents`), and
+    `warnings` (what the folder got wrong without losing a document: a manifest naming missing files,
+    undeclared source types), shown first because each one can make many documents' scores wrong."""
     rows = table.select(
         [
             "doc_id",
@@ -69,6 +76,7 @@ def build_report(
             {"path": q.path, "source": q.source, "reason": q.reason, "detail": q.detail} for q in quarantined
         ],
         "attention": attention,
+        "deleted": [dict(d) for d in deleted],
         # per reason: documents with masked spans, spans masked, distinct values (placeholders) masked
         "redacted": {
             reason: {k: redacted[k][reason] for k in ("documents", "spans", "values")}
@@ -147,6 +155,10 @@ def render_html(report: dict[str, Any]) -> str:
         f"<tr><td>{e(q['path'])}</td><td>{e(q['reason'])}</td><td>{e(q['detail'])}</td></tr>"
         for q in report["quarantine"]
     )
+    deleted = "".join(
+        f"<tr><td>{e(d['source'])}</td><td>{e(d['path'])}</td><td>{e(d['title'])}</td></tr>"
+        for d in report.get("deleted", [])[:MAX_ROWS]
+    )
     warning_items = "".join(f"<li>{e(w)}</li>" for w in report.get("warnings", []))
     warnings = (
         f"<h2 class=warn>Warnings ({len(report['warnings'])})</h2><ul class=warn>{warning_items}</ul>"
@@ -170,6 +182,8 @@ scored, {report["quarantined"]} quarantined.</p>
 <table><tr><th>tier</th><th>title</th><th>source</th><th>path</th><th>updated</th><th>reasons</th>
 <th>nearest exemplar</th></tr>
 {attention}</table>
+<h2>Deleted since the last run ({len(report.get("deleted", []))}: gone from the corpus, out of the index)</h2>
+<table><tr><th>source</th><th>path</th><th>title</th></tr>{deleted}</table>
 <h2>Quarantined ({report["quarantined"]})</h2>
 <table><tr><th>path</th><th>reason</th><th>detail</th></tr>{quarantine}</table>
 </body></html>

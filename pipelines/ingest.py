@@ -2,14 +2,25 @@
 
     load -> score -> tier -> redact -> chunk -> embed -> index -> report
 
-The redact stage masks what the tier decisions say to redact (policy.toml [actions]) and then writes the
-documents table, so the table, the chunks and the index only ever hold the redacted text.
+The redact stage masks what the tier decisions say to redact (policy.toml [actions]), so the table, the
+chunks and the index only ever hold the redacted text. The documents table is published with the index
+build, right after its swap (at the end of redact when the index is off): a run killed before then leaves
+the table and the build in service as they were, and they always agree.
 `run()` is what every caller runs: `vetted ingest` through the Prefect flow (pipelines.flows wraps each stage
 in a task through `run_stage`, without knowing their order), the evaluation's work folders (eval.workdirs:
 curated, or the uncurated baseline with `curate=False`) and `vetted curate` (a dry run: the same stages with
 tables, index and report off). Every stage runs inside the stage profiler. The input accounting (files in =
 documents + quarantined) is checked as soon as the corpus is read, before anything is written: a run that
 lost a document never publishes a table or an index build.
+
+Runs are incremental (pipelines.incremental): a run compares its documents with the last completed run's
+(new, changed, unchanged, deleted), parses only changed files, keeps the scores that depend on a document
+alone while its version and their inputs stay the same, and derives its index build from the one in
+service, so only new and changed documents are chunked and embedded. The run publishes the tables and
+then commits its state as the last completed run right after the index swap (`_publish`): a run killed
+before that, in any stage, leaves the build in service, the tables and steward.db as they were, and the
+next run compares against the same last completed run and takes up the work from the caches it left.
+summary.json's `incremental` section holds the counts.
 """
 
 from __future__ import annotations
@@ -24,12 +35,15 @@ from llama_index.core.schema import TextNode
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, Tier
 from curation.policy import load_policy
+from curation.scorers import DuplicateScorer
 from curation.sources import SourceRegistry, load_registry
+from curation.steward import StewardDB
 from curation.tiers import read_overrides
-from pipelines import stages
+from pipelines import incremental, stages
 from pipelines.core.embedding import Embedder, embedder_for
 from pipelines.core.index_store import BuildInfo
 from pipelines.core.settings import Settings
+from pipelines.incremental import Changes, IngestState
 from pipelines.observability.fsio import atomic_write_json
 from pipelines.observability.io_report import write_io_report
 from pipelines.observability.profiler import RunProfile, StageHandle, new_run_id
@@ -73,6 +87,11 @@ class IngestRun:
     tiered: stages.Tiered | None = None
     nodes: list[TextNode] = field(default_factory=list)
     build: BuildInfo | None = None
+    state: IngestState | None = None  # None: a dry run reads and keeps nothing
+    versions: dict[str, str] = field(default_factory=dict)  # doc id -> version (pipelines.incremental)
+    changes: Changes | None = None
+    plan: stages.IndexPlan | None = None
+    vectors_reused: int = 0
     report: tuple[Path, Path] | None = None  # steward report JSON and HTML
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -126,6 +145,7 @@ def run(
         embedder=embedder or embedder_for(settings),
         registry=load_registry(settings.resolve(settings.paths.sources_file)),
         profile=RunProfile(run_id or new_run_id()),
+        state=IngestState(layout.ingest_state) if options.write_tables else None,
     )
     call = run_stage or _inline
     try:
@@ -157,22 +177,48 @@ def _profiled(state: IngestRun, name: str, body: Callable[[IngestRun, StageHandl
 
 
 def _load(run: IngestRun, st: StageHandle) -> None:
-    loaded = stages.load_documents(run.corpus, run.registry, run.settings.curation)
+    loader = incremental.loader_key(run.settings)
+    loaded = stages.load_documents(
+        run.corpus, run.registry, run.settings.curation, state=run.state, loader=loader
+    )
     st.items(items_in=loaded.units, items_out=len(loaded.documents))
-    st.note(quarantined=len(loaded.quarantined), warnings=len(loaded.warnings))
+    st.note(quarantined=len(loaded.quarantined), warnings=len(loaded.warnings), files_parsed=loaded.parsed)
     run.loaded = loaded
     if not loaded.accounted:
         raise AccountingError(
             f"input accounting failed in {run.corpus}: {loaded.units} inputs, "
             f"{len(loaded.documents)} documents + {len(loaded.quarantined)} quarantined"
         )
+    run.versions = {d.doc_id: incremental.version_hash(d) for d in loaded.documents}
+    if run.state is not None:
+        run.changes = run.state.changes(loaded.documents, run.versions)
+        st.note(**run.changes.counts())
 
 
 def _score(run: IngestRun, st: StageHandle) -> None:
     scorers = stages.build_scorers(run.settings, run.registry, run.embedder)
-    run.scores, seconds = stages.score_documents(run.documents, scorers)
+    deps = incremental.score_deps(run.settings, run.embedder.model_label)
+    stored = run.state.stored(run.versions, deps) if run.state is not None else {}
+    hashes = {d.doc_id: d.content_hash for d in run.documents}
+    for scorer in scorers:
+        if isinstance(scorer, DuplicateScorer):  # the signatures kept: only new text is shingled
+            scorer.signatures = {hashes[i]: k.signature for i, k in stored.items() if k.signature is not None}
+    run.scores, seconds = stages.score_documents(
+        run.documents, scorers, {i: k.scores for i, k in stored.items()}
+    )
+    if run.state is not None:  # kept before redaction edits the sensitive details in place
+        sigs = next((s.signatures for s in scorers if isinstance(s, DuplicateScorer)), {})
+        run.state.put_scores(
+            (d.doc_id, run.versions[d.doc_id], deps, incremental.kept_scores(run.scores[d.doc_id]),
+             sigs.get(d.content_hash))
+            for d in run.documents
+            if d.doc_id not in stored
+        )  # fmt: skip
     st.items(items_in=len(run.documents), items_out=len(run.scores))
-    st.note(**{f"{name}_s": round(sec, 3) for name, sec in seconds.items()})
+    st.note(
+        rescored=len(run.documents) - len(stored),
+        **{f"{name}_s": round(sec, 3) for name, sec in seconds.items()},
+    )
 
 
 def _tier(run: IngestRun, st: StageHandle) -> None:
@@ -190,21 +236,25 @@ def _tier(run: IngestRun, st: StageHandle) -> None:
 
 
 def _redact(run: IngestRun, st: StageHandle) -> None:
-    """Mask what the decisions say to redact, then publish the tables: from here on (table, chunks, index,
-    prompts, the steward's page and approve path) only the redacted text exists."""
+    """Mask what the decisions say to redact: from here on (table, chunks, index, prompts, the steward's
+    page and approve path) only the redacted text exists. Without an index the tables are published here."""
     masked = stages.redact_documents(run.documents, run.scores, run.decisions)
     redacted = sum(1 for d in run.decisions.values() if d.redact)
-    if run.options.write_tables:
-        assert run.loaded is not None and run.tiered is not None
-        stages.write_tables(run.layout, run.loaded, run.scores, run.tiered)
+    if not run.options.write_index:
+        _publish(run)
     st.items(items_in=len(run.documents), items_out=redacted)
     st.note(**{f"masked_{reason}": n for reason, n in sorted(masked.items())})
 
 
 def _chunk(run: IngestRun, st: StageHandle) -> None:
     safe = run.safe_documents
-    run.nodes = stages.chunk_documents(safe, run.embedder, run.settings)
-    st.items(items_in=len(safe), items_out=len(run.nodes))
+    if run.state is not None:  # the build in service holds the chunks of the unchanged safe documents
+        run.plan = stages.index_plan(run.layout, safe, run.embedder, run.settings)
+    reuse = run.plan.reuse if run.plan else set()
+    fresh = [d for d in safe if d.doc_id not in reuse]
+    run.nodes = stages.chunk_documents(fresh, run.embedder, run.settings)
+    st.items(items_in=len(fresh), items_out=len(run.nodes))
+    st.note(documents_reused=len(reuse))
 
 
 def _embed(run: IngestRun, st: StageHandle) -> None:
@@ -215,15 +265,39 @@ def _embed(run: IngestRun, st: StageHandle) -> None:
 
 def _index(run: IngestRun, st: StageHandle) -> None:
     run.build = stages.build_index(
-        run.layout, run.nodes, run.safe_documents, run.embedder, run.settings, recorder=st.io
+        run.layout, run.nodes, run.safe_documents, run.embedder, run.settings, base=run.plan, recorder=st.io
     )
+    run.vectors_reused = run.build.n_chunks - len(run.nodes) if run.plan and run.plan.base_id else 0
     st.items(items_in=len(run.nodes), items_out=run.build.n_chunks)
-    st.note(build_id=run.build.build_id)
+    st.note(build_id=run.build.build_id, vectors_reused=run.vectors_reused)
+    _publish(run)
+
+
+def _publish(run: IngestRun) -> None:
+    """The tables, then the incremental state: this run's documents become the last completed run's, the
+    gone ones are marked deleted (and logged in steward.db's audit before the state moves on: a kill between
+    the two logs them twice, never not at all)."""
+    if not run.options.write_tables:
+        return
+    assert run.loaded is not None and run.tiered is not None
+    stages.write_tables(run.layout, run.loaded, run.scores, run.tiered)
+    if run.state is None or run.changes is None:
+        return
+    gone = run.changes.deleted
+    if gone and run.options.steward_overrides:
+        db = StewardDB(run.layout.steward_db)
+        for doc in gone:
+            detail = f"{doc.path} left the corpus and the index (run {run.profile.run_id})"
+            db.log(who="ingest", action="document_deleted", doc_id=doc.doc_id, detail=detail)
+    run.state.commit(run.profile.run_id, run.documents, run.versions, gone, run.loaded.files)
 
 
 def _report(run: IngestRun, st: StageHandle) -> None:
     assert run.loaded is not None
-    run.report = stages.report_run(run.run_folder, run.layout, run.loaded.quarantined, run.loaded.warnings)
+    deleted = run.changes.deleted if run.changes else []
+    run.report = stages.report_run(
+        run.run_folder, run.layout, run.loaded.quarantined, run.loaded.warnings, deleted=deleted
+    )
     st.items(items_in=len(run.documents), items_out=2)
 
 
@@ -232,7 +306,7 @@ STAGES: tuple[tuple[str, Callable[[IngestRun, StageHandle], None], Callable[[Run
     ("load", _load, lambda o: True),
     ("score", _score, lambda o: o.curate),
     ("tier", _tier, lambda o: True),
-    ("redact", _redact, lambda o: True),  # also writes the documents table: it holds the redacted text
+    ("redact", _redact, lambda o: True),  # the tables are published after the index (or here, without one)
     ("chunk", _chunk, lambda o: o.write_index),
     ("embed", _embed, lambda o: o.write_index),
     ("index", _index, lambda o: o.write_index),
@@ -266,6 +340,7 @@ def _write_summary(run: IngestRun, *, error: str | None = None) -> None:
             if run.build
             else None
         ),
+        "incremental": incremental_summary(run),
         "steward_report": str(run.report[1]) if run.report else None,
         "io_profile": str(run.run_folder.io_profile),
     }
@@ -274,3 +349,17 @@ def _write_summary(run: IngestRun, *, error: str | None = None) -> None:
     run.run_folder.path.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run.run_folder.summary, summary)
     run.summary = summary
+
+
+def incremental_summary(run: IngestRun) -> dict[str, Any] | None:
+    """What this run redid and what it kept; deleted documents are listed here, never among "documents"."""
+    if run.changes is None:
+        return None
+    return run.changes.counts() | {
+        "chunks_embedded": len(run.nodes),
+        "vectors_reused": run.vectors_reused,
+        "files_parsed": run.loaded.parsed if run.loaded else 0,
+        "deleted_documents": [
+            {"doc_id": g.doc_id, "source": g.source, "path": g.path} for g in run.changes.deleted
+        ],
+    }

@@ -2,7 +2,9 @@
 
 load -> score -> tier -> redact -> chunk -> embed -> index -> report. The ingestion run (pipelines.ingest)
 puts them in order and runs each inside the stage profiler; the Prefect flow, the evaluation and
-`vetted curate` call it.
+`vetted curate` call it. Given what the last run kept (pipelines.incremental), load parses only changed files,
+score runs each scorer only where its kept result does not hold, and the index keeps the build's chunks of
+unchanged documents (`index_plan`, `build_index`).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from curation.scorers import (
 from curation.sources import SourceRegistry
 from curation.table import documents_table, write_documents, write_quarantine
 from pipelines.core.embedding import Embedder
-from pipelines.core.index_store import BuildInfo, write_build
+from pipelines.core.index_store import BuildInfo, reusable_documents, update_build, write_build
 from pipelines.core.settings import CurationSettings, DomainSettings, Settings
+from pipelines.incremental import RESCORED_EVERY_RUN, Gone, IngestState, RememberingConnector
 from pipelines.observability.recorder import IoRecorder
 
 
@@ -47,6 +50,8 @@ class Loaded:
     # what the folder got wrong without losing a document: manifest lines naming missing files, source
     # types sources.toml does not declare (curation.connectors.manifest); the summary and report show them
     warnings: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # every file walked (relative paths)
+    parsed: int = 0  # files read by their parser; the others came from the incremental state
 
     @property
     def accounted(self) -> bool:
@@ -69,22 +74,41 @@ class Tiered:
 Scores = dict[str, dict[str, ScoreResult]]
 
 
-def load_documents(corpus_dir: Path, registry: SourceRegistry, cur: CurationSettings) -> Loaded:
-    """Every file of the folder through its format parser, within the per-file bounds of the settings."""
+def load_documents(
+    corpus_dir: Path,
+    registry: SourceRegistry,
+    cur: CurationSettings,
+    *,
+    state: IngestState | None = None,
+    loader: str = "",
+) -> Loaded:
+    """Every file of the folder through its format parser, within the per-file bounds of the settings; with
+    `state`, a file whose key (bytes, mtime, manifest entry, `loader`) it holds is taken from it unparsed."""
     limits = Limits(max_pages=cur.max_pages, max_rows=cur.max_sheet_rows, max_messages=cur.max_messages)
-    connector = FolderConnector(
-        corpus_dir,
-        registry,
-        max_file_bytes=int(cur.max_file_mb * 2**20),
-        legacy_encoding=cur.legacy_encoding,
-        file_timeout_s=cur.file_timeout_s,
-        limits=limits,
+    bounds: dict[str, Any] = {
+        "max_file_bytes": int(cur.max_file_mb * 2**20),
+        "legacy_encoding": cur.legacy_encoding,
+        "file_timeout_s": cur.file_timeout_s,
+        "limits": limits,
+    }
+    connector = (
+        FolderConnector(corpus_dir, registry, **bounds)
+        if state is None
+        else RememberingConnector(corpus_dir, registry, state=state, loader=loader, **bounds)
     )
     docs: list[Document] = []
     bad: list[QuarantineRecord] = []
     for item in connector:
         (docs if isinstance(item, Document) else bad).append(item)  # type: ignore[arg-type]
-    return Loaded(docs, bad, units=connector.units, warnings=list(connector.warnings))
+    loaded = Loaded(docs, bad, units=connector.units, warnings=list(connector.warnings))
+    if isinstance(connector, RememberingConnector):
+        assert state is not None
+        state.put_files(connector.fresh)
+        loaded.files, loaded.parsed = connector.seen, connector.parsed
+    else:
+        loaded.files = [p.relative_to(corpus_dir).as_posix() for p in connector.files()]
+        loaded.parsed = len(loaded.files)
+    return loaded
 
 
 def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedder) -> list[Scorer]:
@@ -116,13 +140,23 @@ def relevance_scorer(
     )
 
 
-def score_documents(docs: Sequence[Document], scorers: Sequence[Scorer]) -> tuple[Scores, dict[str, float]]:
-    """Every scorer over every document; returns the scores and each scorer's seconds. The scorers' own
-    `stats` (curation.scorers.base) hold the seconds, documents and reason counts of this run."""
+def score_documents(
+    docs: Sequence[Document], scorers: Sequence[Scorer], kept: Scores | None = None
+) -> tuple[Scores, dict[str, float]]:
+    """Every scorer over every document, but where `kept` (doc id -> scorer -> result, from the last run)
+    holds a result of a scorer outside RESCORED_EVERY_RUN, that result is taken as it is. Returns the scores
+    and each scorer's seconds; the scorers' own `stats` (curation.scorers.base) hold the seconds, documents
+    and reason counts of this run."""
+    kept = kept or {}
     scores: Scores = {d.doc_id: {} for d in docs}
     for scorer in scorers:
-        for doc, result in zip(docs, scorer.score_many(docs), strict=True):
-            scores[doc.doc_id][scorer.name] = result
+        todo = [
+            d for d in docs if scorer.name in RESCORED_EVERY_RUN or scorer.name not in kept.get(d.doc_id, {})
+        ]
+        fresh = dict(zip([d.doc_id for d in todo], scorer.score_many(todo) if todo else [], strict=True))
+        for doc in docs:
+            result = fresh.get(doc.doc_id)
+            scores[doc.doc_id][scorer.name] = kept[doc.doc_id][scorer.name] if result is None else result
     return scores, {scorer.name: scorer.stats.seconds for scorer in scorers}
 
 
@@ -189,7 +223,7 @@ def chunk_documents(docs: Sequence[Document], embedder: Embedder, settings: Sett
                 metadata=metadata,
                 excluded_embed_metadata_keys=[
                     "doc_id", "chunk_no", "source", "path", "content_hash", "location",
-                ],
+                ],  # fmt: skip
                 excluded_llm_metadata_keys=["doc_id", "chunk_no", "content_hash"],
             )
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc.doc_id)
@@ -223,8 +257,21 @@ def build_index(
     embedder: Embedder,
     settings: Settings,
     *,
+    base: IndexPlan | None = None,
     recorder: IoRecorder | None = None,
 ) -> BuildInfo:
+    """A new build of the safe documents: written whole, or derived from `base` (its reused documents'
+    chunks kept, `nodes` holding every other safe document's)."""
+    if base is not None and base.base_id is not None:
+        fresh = {d.doc_id: d.content_hash for d in safe_docs if d.doc_id not in base.reuse}
+        return update_build(
+            layout.root,
+            base_id=base.base_id,
+            keep=base.reuse,
+            nodes=nodes,
+            doc_hashes=fresh,
+            recorder=recorder,
+        )
     return write_build(
         layout.root,
         nodes,
@@ -236,10 +283,36 @@ def build_index(
     )
 
 
+@dataclass(slots=True, frozen=True)
+class IndexPlan:
+    """The build in service to derive from (None: write one whole) and the documents it already holds."""
+
+    base_id: str | None
+    reuse: set[str]
+
+
+def index_plan(
+    layout: WorkLayout, safe_docs: Sequence[Document], embedder: Embedder, settings: Settings
+) -> IndexPlan:
+    base_id, reuse = reusable_documents(
+        layout.root,
+        model=embedder.model_label,
+        settings=settings.chunking.model_dump(),
+        doc_hashes={d.doc_id: d.content_hash for d in safe_docs},  # the redacted text: what the build holds
+    )
+    return IndexPlan(base_id, reuse)
+
+
 def report_run(
-    run: RunFolder, layout: WorkLayout, quarantined: list[QuarantineRecord], warnings: Sequence[str] = ()
+    run: RunFolder,
+    layout: WorkLayout,
+    quarantined: list[QuarantineRecord],
+    warnings: Sequence[str] = (),
+    *,
+    deleted: Sequence[Gone] = (),
 ) -> tuple[Path, Path]:
-    """The steward report of this run, from the documents table it wrote: (JSON path, HTML path)."""
+    """The steward report of this run, from the documents table it wrote, with the documents that left the
+    corpus since the last completed run: (JSON path, HTML path)."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(
@@ -260,4 +333,5 @@ def report_run(
             "details",
         ],
     )
-    return write_steward_report(build_report(run.run_id, table, quarantined, warnings), run)
+    gone = [{"doc_id": g.doc_id, "source": g.source, "path": g.path, "title": g.title} for g in deleted]
+    return write_steward_report(build_report(run.run_id, table, quarantined, warnings, deleted=gone), run)

@@ -12,6 +12,10 @@ of `num_perm`; empty bins borrow their right-hand neighbour's value plus the dis
 Shrivastava and Li, ICML 2014), so the share of equal bins still estimates the Jaccard similarity and
 datasketch's MinHashLSH bands it as any MinHash. An LSH candidate counts as a near duplicate only when that
 estimate reaches the threshold: banding alone lets some lower pairs through.
+
+`signatures` (content hash -> signature) is the scorer's memory of the texts it has shingled: an incremental
+run (pipelines.incremental) hands in the signatures it kept, so only new or changed text is shingled; the
+banding is done again over every document, so groups across changed and unchanged documents stay exact.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class DuplicateScorer(Scorer):
         self.num_perm = num_perm
         self.shingle_words = shingle_words
         self._bins = np.arange(num_perm)
+        self.signatures: dict[str, np.ndarray] = {}  # content hash -> signature, kept by the caller
         # datasketch pulls in scipy (~0.7 s): imported by a scorer that will run, not by every reader of the
         # scorer registry (curation.table, the steward pages)
         from datasketch import MinHashLSH
@@ -109,7 +114,10 @@ class DuplicateScorer(Scorer):
         for i, doc in enumerate(docs):
             if first_of[hashes[i]] != i:
                 continue
-            sig = signatures[i] = self.signature(doc.text)
+            sig = self.signatures.get(hashes[i])
+            if sig is None or len(sig) != self.num_perm:
+                sig = self.signatures[hashes[i]] = self.signature(doc.text)
+            signatures[i] = sig
             sketch = _Sketch(sig)
             for j in lsh.query(sketch):
                 if float(np.mean(signatures[int(j)] == sig)) >= self.near_threshold:

@@ -9,6 +9,11 @@ A steward's override changes the index at once without touching the build in use
 `add_documents` derive a NEW build from the current one and swap CURRENT. Writers take `index/.lock` (flock),
 so two updates never both derive from the same build and lose one another's change.
 
+An incremental run derives its build the same way (`update_build`): the documents whose redacted text the
+build in service already holds, under the same model and chunking settings (`reusable_documents`), keep their
+chunks and vectors; the others' leave and the run's new chunks come in. When nothing would change, the run
+keeps the build in service and writes none.
+
 Every writer takes `recorder=` (a stage's `st.io`): the fsyncs and our own writes of the commit (manifest,
 each file, the CURRENT swap) are counted there; None counts nothing.
 """
@@ -21,7 +26,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -127,6 +132,7 @@ def write_build(
         "document_hashes": doc_hashes,
         "settings": settings,
         "tiers_indexed": ["safe"],
+        "why": "run",
     }
     with _writer_lock(root):
         return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start, recorder=recorder)
@@ -136,9 +142,11 @@ def remove_documents(
     work_dir: Path, doc_ids: Iterable[str], *, keep_builds: int = 3, recorder: IoRecorder | None = None
 ) -> BuildInfo:
     """A new build without these documents' chunks, made current (a steward rejected them)."""
+    remove = set(doc_ids)
     return _derive(
-        work_dir, remove=set(doc_ids), nodes=[], doc_hashes={}, keep_builds=keep_builds, recorder=recorder
-    )
+        work_dir, leaving=lambda base, hashes: remove, nodes=[], doc_hashes={}, why="override",
+        keep_builds=keep_builds, recorder=recorder,
+    )  # fmt: skip
 
 
 def add_documents(
@@ -157,27 +165,78 @@ def add_documents(
     strays = {n.metadata["doc_id"] for n in nodes} - set(doc_hashes)
     if strays:
         raise ValueError(f"chunks of {sorted(strays)} have no content hash in doc_hashes")
-    remove = set(doc_hashes)
     return _derive(
         work_dir,
-        remove=remove,
+        leaving=lambda base, hashes: set(doc_hashes),
         nodes=nodes,
         doc_hashes=doc_hashes,
+        why="override",
         keep_builds=keep_builds,
         recorder=recorder,
     )
 
 
+def reusable_documents(
+    work_dir: Path, *, model: str, settings: dict[str, object], doc_hashes: dict[str, str]
+) -> tuple[str | None, set[str]]:
+    """(the build in service, the documents whose chunks and vectors it holds for exactly this text), or
+    (None, empty) when there is no build or it was made with another model or other chunking settings."""
+    build = current_build(work_dir)
+    if build is None:
+        return None, set()
+    manifest = read_manifest(build)
+    if manifest.get("embedding_model") != model or manifest.get("settings") != settings:
+        return None, set()
+    held = manifest["document_hashes"]
+    return build.name, {d for d, h in doc_hashes.items() if held.get(d) == h}
+
+
+def update_build(
+    work_dir: Path,
+    *,
+    base_id: str,
+    keep: set[str],
+    nodes: list[TextNode],
+    doc_hashes: dict[str, str],
+    keep_builds: int = 3,
+    recorder: IoRecorder | None = None,
+) -> BuildInfo:
+    """A run's build derived from `base_id`: the chunks of `keep` stay, every other document's leave, the
+    embedded `nodes` of `doc_hashes`'s documents come in. With nothing to change, the base stays in service.
+
+    Raises:
+        RuntimeError: the build in service is no longer `base_id` (a steward's change landed during the
+            run): nothing was written; run again.
+    """
+    base = current_build(work_dir)
+    if base is not None and base.name == base_id and not nodes and not doc_hashes:
+        held = read_manifest(base)
+        if set(held["document_hashes"]) == keep:
+            return BuildInfo(base.name, base, held["n_chunks"], held["n_documents"], 0.0)
+
+    def leaving(base: Path, hashes: dict[str, str]) -> set[str]:
+        if base.name != base_id or not keep <= set(hashes):
+            raise RuntimeError(f"index build {base.name} replaced {base_id} during the run: run it again")
+        return set(hashes) - keep
+
+    return _derive(
+        work_dir, leaving=leaving, nodes=nodes, doc_hashes=doc_hashes, why="run", keep_builds=keep_builds,
+        recorder=recorder,
+    )  # fmt: skip
+
+
 def _derive(
     work_dir: Path,
     *,
-    remove: set[str],
+    leaving: Callable[[Path, dict[str, str]], set[str]],
     nodes: list[TextNode],
     doc_hashes: dict[str, str],
+    why: str,
     keep_builds: int,
     recorder: IoRecorder | None,
 ) -> BuildInfo:
-    """Copy the current build's content into a new build, less `remove`'s chunks plus `nodes`, and swap."""
+    """Copy the current build's content into a new build, less the chunks of the documents `leaving`
+    names (given the base and its document hashes, under the lock), plus `nodes`, and swap."""
     start = time.perf_counter()
     root = index_root(work_dir)
     with _writer_lock(root):
@@ -185,6 +244,7 @@ def _derive(
         if base is None:
             raise FileNotFoundError(f"no index under {root}: run `vetted ingest` first")
         manifest = read_manifest(base)
+        remove = leaving(base, manifest["document_hashes"])
         dimension = int(manifest["dimension"])
         for node in nodes:
             if node.embedding is None or len(node.embedding) != dimension:
@@ -213,6 +273,7 @@ def _derive(
                 "n_documents": len(hashes),
                 "document_hashes": hashes,
                 "derived_from": base.name,
+                "why": why,
                 "change": {"removed": sorted(remove - set(doc_hashes)), "added": sorted(doc_hashes)},
             }
             return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start, recorder=recorder)
@@ -263,13 +324,14 @@ def _commit(
 
 
 def _append_history(root: Path, manifest: dict[str, Any], size: int) -> None:
-    """Say why this build exists: a run wrote it whole, or an override derived it from the one before. Under
-    the writer lock, after the swap: a crash before this line loses a history line, never a build."""
+    """Say why this build exists: a run wrote it (whole, or derived from the one before), or an override
+    derived it. Under the writer lock, after the swap: a crash before this line loses a history line, never
+    a build."""
     change = manifest.get("change")
     entry = {
         "build_id": manifest["build_id"],
         "created": datetime.fromtimestamp(manifest["created"], UTC).isoformat(timespec="seconds"),
-        "why": "override" if manifest.get("derived_from") else "run",
+        "why": manifest.get("why") or ("override" if manifest.get("derived_from") else "run"),
         "derived_from": manifest.get("derived_from"),
         "change": change,
         "n_chunks": manifest["n_chunks"],

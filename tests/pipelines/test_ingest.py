@@ -93,6 +93,16 @@ def test_a_run_that_loses_a_document_publishes_nothing(tmp_path, corpus, embedde
     assert failed["index"] is None and failed["steward_report"] is None
 
 
+def test_a_run_without_an_index_publishes_its_tables_and_its_incremental_state(tmp_path, corpus, embedder):
+    settings = _settings(tmp_path, corpus)
+    first = ingest.run(settings, corpus, settings.layout, embedder=embedder, write_index=False)
+    assert settings.layout.documents.exists() and current_build(settings.layout.root) is None
+    assert [r.stage for r in first.profile.stages] == ["load", "score", "tier", "redact", "report"]
+    again = ingest.run(settings, corpus, settings.layout, embedder=embedder, write_index=False)
+    n = json.loads(again.run_folder.summary.read_text())["incremental"]
+    assert (n["new"], n["unchanged"], n["files_parsed"], n["chunks_embedded"]) == (0, 3, 0, 0)
+
+
 def test_a_dry_run_writes_nothing(tmp_path, corpus, embedder):
     settings = _settings(tmp_path, corpus)
     done = ingest.run(
