@@ -202,6 +202,18 @@ def compose(checked: CheckedAnswer, unsupported: str) -> str:
     return " ".join(kept)
 
 
+_PASSAGE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+
+
+def _quotable(text: str) -> list[str]:
+    """Sentences worth quoting as an answer: split at sentence ends and blank lines only (extracted text wraps
+    lines mid-sentence, and a quote of half a sentence reads as garbage), three words or more, and not a
+    question: an FAQ's headings are the sentences nearest any question, and quoting the question answers
+    nothing (8 of the first 10 Python FAQ quotes did)."""
+    units = (" ".join(p.split()) for p in _PASSAGE_SPLIT.split(text))
+    return [u for u in units if _n_words(u) >= MIN_CLAIM_WORDS and not u.endswith("?")]
+
+
 def quote(
     question: str, sources: Sequence[str], embed: Embed, *, n_sentences: int, max_sources: int = 1
 ) -> str:
@@ -209,7 +221,7 @@ def quote(
     `max_sources` sources, in reading order, quoted and cited ("..." [n])."""
     parts = []
     for n, text in enumerate(sources[:max_sources], 1):
-        units = [u for u in split_sentences(text) if _n_words(u) >= MIN_CLAIM_WORDS] or split_sentences(text)
+        units = _quotable(text) or split_sentences(text)
         if not units:
             continue
         vectors = embed([question, *units])

@@ -66,6 +66,14 @@ def test_quote_takes_the_source_sentences_nearest_the_question_and_cites_them(em
     assert two.startswith('"VACUUM reclaims storage') and two.endswith('" [1]')  # in reading order
 
 
+def test_quote_skips_an_faq_heading_and_keeps_a_wrapped_sentence_whole(embedder):
+    faq = ("Why are Python strings immutable?\n\nOne is performance: knowing that a string is immutable\n"
+           "means we can allocate space for it at creation time.")  # fmt: skip
+    text = quote("Why are Python strings immutable?", [faq], embedder.embed, n_sentences=1)
+    whole = "One is performance: knowing that a string is immutable means we can allocate space for it at"
+    assert text == f'"{whole} creation time." [1]'
+
+
 def test_no_claim_and_no_source_edge_cases(embedder):
     assert check_answer("Yes. [1]", [LISTS], embedder.embed, SETTINGS).groundedness is None
     checked = check_answer("Lists are mutable sequences.", [], embedder.embed, SETTINGS)
