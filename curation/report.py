@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curation.groups import Group
 from curation.layout import RunFolder
 from curation.models import QuarantineRecord
 
@@ -27,9 +28,12 @@ def build_report(
     warnings: Sequence[str] = (),
     *,
     deleted: Sequence[dict[str, str]] = (),
+    groups: Sequence[Group] = (),
 ) -> dict[str, Any]:
-    """The steward's view of a run: tiers, reasons, what needs a steward, the quarantine, `deleted` (doc_id,
-    source, path, title of each document gone since the last run; not counted in `documents`), and
+    """The steward's view of a run: tiers, reasons, what needs a steward (each document, and `groups` of
+    them by source and reason with what a decision on the group would change: curation.groups), the
+    quarantine, `deleted` (doc_id, source, path, title of each document gone since the last run; not
+    counted in `documents`), and
     `warnings` (what the folder got wrong without losing a document: a manifest naming missing files,
     undeclared source types), shown first because each one can make many documents' scores wrong."""
     rows = table.select(
@@ -76,6 +80,7 @@ def build_report(
             {"path": q.path, "source": q.source, "reason": q.reason, "detail": q.detail} for q in quarantined
         ],
         "attention": attention,
+        "groups": [g.to_dict() for g in groups],
         "deleted": [dict(d) for d in deleted],
         # per reason: documents with masked spans, spans masked, distinct values (placeholders) masked
         "redacted": {
@@ -155,6 +160,16 @@ def render_html(report: dict[str, Any]) -> str:
         f"<tr><td>{e(q['path'])}</td><td>{e(q['reason'])}</td><td>{e(q['detail'])}</td></tr>"
         for q in report["quarantine"]
     )
+    groups = "".join(
+        f"<tr><td>{e(g['source'])}</td><td>{e(g['reason'])}</td><td class=n>{g['documents']}</td>"
+        f"<td>{e('; '.join(x['title'] or x['path'] for x in g['examples']))}</td>"
+        + "".join(
+            f"<td class=n>{g['outcomes'][d]['safe']}</td>" if d in g["outcomes"] else "<td>-</td>"
+            for d in ("approve", "redact")
+        )
+        + "</tr>"
+        for g in report.get("groups", [])[:MAX_ROWS]
+    )
     deleted = "".join(
         f"<tr><td>{e(d['source'])}</td><td>{e(d['path'])}</td><td>{e(d['title'])}</td></tr>"
         for d in report.get("deleted", [])[:MAX_ROWS]
@@ -179,6 +194,10 @@ scored, {report["quarantined"]} quarantined.</p>
 <h2>Redacted (masked in the text, the documents kept)</h2>
 <table><tr><th>reason</th><th>documents</th><th>spans</th><th>distinct values</th></tr>{redacted}</table>
 <h2>Needs a steward ({len(report["attention"])})</h2>
+<h3>By source and reason ({len(report.get("groups", []))} groups: decide one on the steward page)</h3>
+<table><tr><th>source</th><th>reason</th><th>documents</th><th>examples</th><th>safe if approved</th>
+<th>safe if redacted</th></tr>{groups}</table>
+<h3>Each document</h3>
 <table><tr><th>tier</th><th>title</th><th>source</th><th>path</th><th>updated</th><th>reasons</th>
 <th>nearest exemplar</th></tr>
 {attention}</table>

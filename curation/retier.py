@@ -26,13 +26,13 @@ from typing import Any
 import pyarrow as pa
 
 from curation.models import Decision, Override, ScoreResult
-from curation.policy import REDACTED_PREFIX, TierPolicy
+from curation.policy import REDACTED_PREFIX, RULE_PREFIX, TierPolicy
 from curation.scorers import scorer_of_reason
 from curation.table import SCORE_NAMES
 
 # TierPolicy.decide adds these: decided anew, not read
-DECISION_PREFIXES = ("policy_", "steward_override_", REDACTED_PREFIX)
-READ_COLUMNS = ["doc_id", "tier", "reasons", *(f"score_{name}" for name in SCORE_NAMES)]
+DECISION_PREFIXES = ("policy_", "steward_override_", RULE_PREFIX, REDACTED_PREFIX)
+READ_COLUMNS = ["doc_id", "source", "tier", "reasons", *(f"score_{name}" for name in SCORE_NAMES)]
 
 
 @dataclass(slots=True)
@@ -69,7 +69,8 @@ def stored_redactions(details_json: str | None) -> set[str]:
 
 
 def retier_table(table: pa.Table, policy: TierPolicy, overrides: dict[str, Override]) -> Retiered:
-    """Every row of a documents table decided again by `policy` and `overrides`."""
+    """Every row of a documents table decided again by `policy` (with the group rules it carries:
+    TierPolicy.with_rules) and `overrides`."""
     rows = table.select(READ_COLUMNS).to_pylist()
     details = table.column("details").to_pylist() if "details" in table.column_names else [None] * len(rows)
     decisions: dict[str, Decision] = {}
@@ -80,6 +81,7 @@ def retier_table(table: pa.Table, policy: TierPolicy, overrides: dict[str, Overr
             stored_scores(row),
             overrides.get(row["doc_id"]),
             redacted=stored_redactions(details_json),
+            source=row["source"],
         )
         decisions[row["doc_id"]] = decision
         if decision.tier.value != row["tier"]:

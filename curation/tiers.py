@@ -1,15 +1,19 @@
-"""The tier now: what the last run decided, with the steward's override on top.
+"""The tier now: what the last run decided, with the steward's reject rules and overrides on top.
 
-One rule (`Override.applied_to`) and one reader (`current_tiers`). A run writes its decisions into
-documents.parquet, the tier policy applying every override it finds (curation.policy); a steward's override
-made since then lives only in steward.db until the next run, so the retriever and the steward pages read
-both through `current_tiers` (or `TierView`, which re-reads when either file changes).
+One rule (`TierNow.tier`) and one reader (`current_tiers`). A run writes its decisions into
+documents.parquet, the tier policy applying every override and group rule it finds (curation.policy); a
+steward's decision made since then lives only in steward.db until the next run, so the retriever and the
+steward pages read both through `current_tiers` (or `TierView`, which re-reads when either file changes).
+
+Group rules at query time: a `reject` rule applies at once (every document of its source whose last run
+carried its reason is unsafe now: taking something out is always safe to do early). `approve` and `redact`
+wait for the next run: only the run can weigh the document's other reasons, mask the spans and index it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import pyarrow.parquet as pq
 
 from curation.layout import WorkLayout
 from curation.models import Override, Tier
+from curation.policy import GroupRule
 from curation.steward import StewardDB
 
 
@@ -24,16 +29,43 @@ from curation.steward import StewardDB
 class TierNow:
     run_tier: Tier  # what the last run decided (documents.parquet)
     override: Override | None  # the steward's decision, if any (steward.db)
+    rejected_by: GroupRule | None = None  # a reject rule made since the run that matches the document
 
     @property
     def tier(self) -> Tier:
-        return Override.applied_to(self.run_tier, self.override)
+        """An override beats a rule; a reject rule beats what the run decided."""
+        run = Tier.UNSAFE if self.rejected_by is not None else self.run_tier
+        return Override.applied_to(run, self.override)
 
 
-def layered(run_tiers: Mapping[str, Tier | str], overrides: Mapping[str, Override]) -> dict[str, TierNow]:
-    """Every document of the run with its override, if it has one (overrides of unknown documents are kept
-    out: there is nothing to serve under them)."""
-    return {doc_id: TierNow(Tier(tier), overrides.get(doc_id)) for doc_id, tier in run_tiers.items()}
+def layered(
+    run_tiers: Mapping[str, Tier | str],
+    overrides: Mapping[str, Override],
+    rejected: Mapping[str, GroupRule] | None = None,
+) -> dict[str, TierNow]:
+    """Every document of the run with its override and matching reject rule, if any (overrides of unknown
+    documents are kept out: there is nothing to serve under them)."""
+    rejected = rejected or {}
+    return {
+        doc_id: TierNow(Tier(tier), overrides.get(doc_id), rejected.get(doc_id))
+        for doc_id, tier in run_tiers.items()
+    }
+
+
+def rejected_by_rules(
+    rows: Iterable[tuple[str, str, Iterable[str]]], rules: Iterable[GroupRule]
+) -> dict[str, GroupRule]:
+    """doc id -> the active reject rule that matches its (source, reasons), for rows (doc id, source,
+    reasons) of the last run."""
+    rejects = {(r.source, r.reason): r for r in rules if r.active and r.decision == "reject"}
+    out: dict[str, GroupRule] = {}
+    if not rejects:
+        return out
+    for doc_id, source, reasons in rows:
+        rule = next((rejects[(source, r)] for r in reasons if (source, r) in rejects), None)
+        if rule is not None:
+            out[doc_id] = rule
+    return out
 
 
 def read_overrides(layout: WorkLayout) -> dict[str, Override]:
@@ -41,13 +73,26 @@ def read_overrides(layout: WorkLayout) -> dict[str, Override]:
     return StewardDB(layout.steward_db).overrides() if layout.steward_db.exists() else {}
 
 
+def read_rules(layout: WorkLayout) -> list[GroupRule]:
+    """The steward's active group rules, newest first; none without a steward DB (never created here)."""
+    return StewardDB(layout.steward_db).rules() if layout.steward_db.exists() else []
+
+
 def current_tiers(layout: WorkLayout) -> dict[str, TierNow]:
-    """documents.parquet's tiers with steward.db's overrides on top; empty before the first run."""
+    """documents.parquet's tiers with steward.db's reject rules and overrides on top; empty before the
+    first run."""
     if not layout.documents.exists():
         return {}
-    table = pq.read_table(layout.documents, columns=["doc_id", "tier"])
-    run_tiers = dict(zip(table["doc_id"].to_pylist(), table["tier"].to_pylist(), strict=True))
-    return layered(run_tiers, read_overrides(layout))
+    rules = read_rules(layout)
+    columns = ["doc_id", "tier", "source", "reasons"] if rules else ["doc_id", "tier"]
+    table = pq.read_table(layout.documents, columns=columns)
+    doc_ids = table["doc_id"].to_pylist()
+    run_tiers = dict(zip(doc_ids, table["tier"].to_pylist(), strict=True))
+    rejected = {}
+    if rules:
+        rows = zip(doc_ids, table["source"].to_pylist(), table["reasons"].to_pylist(), strict=True)
+        rejected = rejected_by_rules(((d, s, r or []) for d, s, r in rows), rules)
+    return layered(run_tiers, read_overrides(layout), rejected)
 
 
 class TierView:

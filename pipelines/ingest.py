@@ -25,6 +25,7 @@ summary.json's `incremental` section holds the counts.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +34,12 @@ from typing import Any
 from llama_index.core.schema import TextNode
 
 from curation.layout import RunFolder, WorkLayout
-from curation.models import Decision, Document, Tier
-from curation.policy import load_policy
+from curation.models import Decision, Document, Override, Tier
+from curation.policy import RULE_PREFIX, TierPolicy, load_policy
 from curation.scorers import DuplicateScorer
 from curation.sources import SourceRegistry, load_registry
 from curation.steward import StewardDB
-from curation.tiers import read_overrides
+from curation.tiers import read_overrides, read_rules
 from pipelines import incremental, stages
 from pipelines.core.embedding import Embedder, embedder_for
 from pipelines.core.index_store import BuildInfo
@@ -85,6 +86,7 @@ class IngestRun:
     loaded: stages.Loaded | None = None
     scores: stages.Scores = field(default_factory=dict)
     tiered: stages.Tiered | None = None
+    policy: TierPolicy | None = None  # the tier stage's, with the steward's group rules (None: uncurated)
     nodes: list[TextNode] = field(default_factory=list)
     build: BuildInfo | None = None
     state: IngestState | None = None  # None: a dry run reads and keeps nothing
@@ -225,7 +227,11 @@ def _tier(run: IngestRun, st: StageHandle) -> None:
     docs = run.documents
     if run.options.curate:
         policy = load_policy(run.settings.resolve(run.settings.paths.policy_file))
-        overrides = read_overrides(run.layout) if run.options.steward_overrides else {}
+        overrides: dict[str, Override] = {}
+        if run.options.steward_overrides:
+            overrides = read_overrides(run.layout)
+            policy = policy.with_rules(read_rules(run.layout))
+        run.policy = policy
         run.tiered = stages.tier_documents(docs, run.scores, policy, overrides)
     else:
         run.scores = {d.doc_id: {} for d in docs}
@@ -281,6 +287,7 @@ def _publish(run: IngestRun) -> None:
         return
     assert run.loaded is not None and run.tiered is not None
     stages.write_tables(run.layout, run.loaded, run.scores, run.tiered)
+    _audit_rules(run)
     if run.state is None or run.changes is None:
         return
     gone = run.changes.deleted
@@ -292,11 +299,31 @@ def _publish(run: IngestRun) -> None:
     run.state.commit(run.profile.run_id, run.documents, run.versions, gone, run.loaded.files)
 
 
+def _audit_rules(run: IngestRun) -> None:
+    """One audit line per group rule this run applied: how many documents it decided."""
+    if not run.options.steward_overrides or run.tiered is None:
+        return
+    applied = Counter(
+        r for d in run.decisions.values() for r in d.reasons if r.startswith(RULE_PREFIX)
+    )
+    if not applied:
+        return
+    db = StewardDB(run.layout.steward_db)
+    for note, n in sorted(applied.items()):
+        detail = f"rule #{note.removeprefix(RULE_PREFIX)} decided {n} document(s) in run {run.profile.run_id}"
+        db.log(who="ingest", action="rule_applied", doc_id=None, detail=detail)
+
+
 def _report(run: IngestRun, st: StageHandle) -> None:
     assert run.loaded is not None
     deleted = run.changes.deleted if run.changes else []
     run.report = stages.report_run(
-        run.run_folder, run.layout, run.loaded.quarantined, run.loaded.warnings, deleted=deleted
+        run.run_folder,
+        run.layout,
+        run.loaded.quarantined,
+        run.loaded.warnings,
+        deleted=deleted,
+        policy=run.policy,
     )
     st.items(items_in=len(run.documents), items_out=2)
 

@@ -19,6 +19,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from curation.connectors import FolderConnector, Limits, location
+from curation.groups import needs_a_steward
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, Override, QuarantineRecord, ScoreResult, Tier
 from curation.policy import TierPolicy
@@ -34,7 +35,7 @@ from curation.scorers import (
     SourceTrustScorer,
 )
 from curation.sources import SourceRegistry
-from curation.table import documents_table, write_documents, write_quarantine
+from curation.table import SCORE_NAMES, documents_table, write_documents, write_quarantine
 from pipelines.core.embedding import Embedder
 from pipelines.core.index_store import BuildInfo, reusable_documents, update_build, write_build
 from pipelines.core.settings import CurationSettings, DomainSettings, Settings
@@ -163,8 +164,13 @@ def score_documents(
 def tier_documents(
     docs: Sequence[Document], scores: Scores, policy: TierPolicy, overrides: dict[str, Override]
 ) -> Tiered:
+    """Every document's decision; `policy` carries the steward's group rules (TierPolicy.with_rules), which
+    apply by the document's source."""
     return Tiered.of(
-        {d.doc_id: policy.decide(d.doc_id, scores[d.doc_id], overrides.get(d.doc_id)) for d in docs}
+        {
+            d.doc_id: policy.decide(d.doc_id, scores[d.doc_id], overrides.get(d.doc_id), source=d.source)
+            for d in docs
+        }
     )
 
 
@@ -310,28 +316,22 @@ def report_run(
     warnings: Sequence[str] = (),
     *,
     deleted: Sequence[Gone] = (),
+    policy: TierPolicy | None = None,
 ) -> tuple[Path, Path]:
     """The steward report of this run, from the documents table it wrote, with the documents that left the
-    corpus since the last completed run: (JSON path, HTML path)."""
+    corpus since the last completed run and, given the run's `policy` (with its rules), what needs a steward
+    grouped by source and reason: (JSON path, HTML path)."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(
-        layout.documents,
-        columns=[
-            "doc_id",
-            "title",
-            "source",
-            "path",
-            "updated",
-            "tier",
-            "reasons",
-            "score_age",
-            "score_relevance",
-            "score_trust",
-            "score_quality",
-            "overridden_by",
-            "details",
-        ],
-    )
+    score_columns = [f"score_{n}" for n in SCORE_NAMES]
+    columns = ["doc_id", "title", "source", "path", "updated", "tier", "reasons", *score_columns]
+    table = pq.read_table(layout.documents, columns=[*columns, "overridden_by", "details"])
+    groups = []
+    if policy is not None:
+        rows = table.select([c for c in columns if c != "updated"]).to_pylist()
+        by = table["overridden_by"].to_pylist()
+        overridden = [r["doc_id"] for r, who in zip(rows, by, strict=True) if who]
+        groups = needs_a_steward(rows, policy, overridden=overridden)
     gone = [{"doc_id": g.doc_id, "source": g.source, "path": g.path, "title": g.title} for g in deleted]
-    return write_steward_report(build_report(run.run_id, table, quarantined, warnings, deleted=gone), run)
+    report = build_report(run.run_id, table, quarantined, warnings, deleted=gone, groups=groups)
+    return write_steward_report(report, run)

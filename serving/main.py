@@ -12,7 +12,7 @@ from serving.accounts import AccountStore
 from serving.auth import RateLimiter, TokenAuthenticator, body_limit
 from serving.chat_store import ChatStore
 from serving.rag import ChatService
-from serving.routes import chat, chat_page, health, metrics, openai, steward
+from serving.routes import chat, chat_page, health, metrics, openai, steward, steward_rules
 from serving.steward_service import StewardService
 from serving.telemetry import ServingMetrics, request_telemetry
 
@@ -45,7 +45,7 @@ def create_app(
     app.state.metrics = ServingMetrics()
     app.state.model_name = str(service.llm.model)
     app.state.conversation_turns = conversation_turns
-    for module in (chat, openai, health, metrics, steward, chat_page):
+    for module in (chat, openai, health, metrics, steward, steward_rules, chat_page):
         app.include_router(module.router)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

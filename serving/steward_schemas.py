@@ -91,6 +91,7 @@ class DocumentRow(BaseModel):
     # keyed by curation.table.SCORE_NAMES (the one list of scorers); null where a scorer gave no score
     scores: dict[str, float | None]
     override: OverrideBase | None
+    rule: int | None = Field(None, description="the reject rule that makes it unsafe now, made since the run")
 
 
 class Facets(BaseModel):

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from curation.models import Document, Override, Tier
 from curation.steward import StewardDB
 from curation.table import read_documents
+from curation.tiers import rejected_by_rules
 from pipelines.core import index_store
 from pipelines.core.embedding import Embedder
 from pipelines.core.settings import Settings
@@ -64,7 +65,7 @@ class StewardService:
         self.embedder = embedder
         self.layout = settings.layout
         self.db = StewardDB(self.layout.steward_db)
-        self._write_lock = threading.Lock()  # one override at a time in this process (index_store locks too)
+        self.write_lock = threading.Lock()  # one override at a time in this process (index_store locks too)
         self._cache_lock = threading.Lock()
         self._cache: tuple[tuple[int, int], pa.Table, list[views.Row]] | None = None
 
@@ -81,8 +82,18 @@ class StewardService:
                 self._cache = (stamp, table, table.select(views.LIST_COLUMNS).to_pylist())
             return self._cache[1], self._cache[2]
 
+    def listing(self) -> list[views.Row]:
+        """documents.parquet's rows without text, as the last run wrote them (run tiers)."""
+        return self._table()[1]
+
     def _rows(self) -> list[views.Row]:
-        return views.effective(self._table()[1], self._overrides())
+        return self._layered(self._table()[1])
+
+    def _layered(self, rows: list[views.Row]) -> list[views.Row]:
+        """Rows with the tier now: reject rules made since the run and overrides on top (curation.tiers)."""
+        rules = self.db.rules()
+        triples = ((r["doc_id"], r["source"], r["reasons"] or []) for r in rows)
+        return views.effective(rows, self._overrides(), rejected_by_rules(triples, rules) if rules else None)
 
     def _overrides(self) -> dict[str, Override]:
         return self.db.overrides()
@@ -124,14 +135,14 @@ class StewardService:
         if not found:
             raise UnknownDocument(doc_id)
         record = found[0]
-        row = views.effective([{k: record[k] for k in views.LIST_COLUMNS}], self._overrides())[0]
+        row = self._layered([{k: record[k] for k in views.LIST_COLUMNS}])[0]
         return row, record["text"], record["details"]
 
     def document(self, doc_id: str) -> dict[str, Any]:
         row, text, details = self._record(doc_id)
-        return views.document_view(row, text, details, indexed=doc_id in self._indexed_hashes())
+        return views.document_view(row, text, details, indexed=doc_id in self.indexed_hashes())
 
-    def _indexed_hashes(self) -> dict[str, str]:
+    def indexed_hashes(self) -> dict[str, str]:
         build = index_store.current_build(self.work_dir)
         return index_store.read_manifest(build)["document_hashes"] if build else {}
 
@@ -203,7 +214,7 @@ class StewardService:
         if not why:
             raise ValueError("an override needs a reason (why)")
         row, text, _ = self._record(doc_id)
-        with self._write_lock:
+        with self.write_lock:
             self.db.set_override(doc_id=doc_id, tier=tier, who=who, why=why)
             try:
                 change, chunks = self._update_index(row, text, tier)
@@ -219,7 +230,7 @@ class StewardService:
 
     def _update_index(self, row: views.Row, text: str, tier: Tier) -> tuple[str, int]:
         doc_id = row["doc_id"]
-        indexed = self._indexed_hashes().get(doc_id)
+        indexed = self.indexed_hashes().get(doc_id)
         if tier is not Tier.SAFE:
             if indexed is None:
                 return "none", 0

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from curation.models import Override, Tier
+from curation.policy import GroupRule
 from curation.table import SCORE_NAMES
 from curation.tiers import TierNow
 
@@ -37,13 +38,18 @@ def iso_time(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds")
 
 
-def effective(rows: Iterable[Row], overrides: Mapping[str, Override]) -> list[Row]:
-    """Each row with its tier now (curation.tiers' rule) and the override behind it, shown as a row."""
+def effective(
+    rows: Iterable[Row], overrides: Mapping[str, Override], rejected: Mapping[str, GroupRule] | None = None
+) -> list[Row]:
+    """Each row with its tier now (curation.tiers' rule: an override beats a reject rule made since the run,
+    which beats the run) and the override behind it, shown as a row; `rule` names the reject rule."""
+    rejected = rejected or {}
     out = []
     for row in rows:
-        now = TierNow(Tier(row["tier"]), overrides.get(row["doc_id"]))
+        now = TierNow(Tier(row["tier"]), overrides.get(row["doc_id"]), rejected.get(row["doc_id"]))
         shown = override_row(row["doc_id"], now.override) if now.override else None
-        out.append({**row, "run_tier": row["tier"], "tier": now.tier.value, "override": shown})
+        rule = now.rejected_by.id if now.rejected_by else None
+        out.append({**row, "run_tier": row["tier"], "tier": now.tier.value, "override": shown, "rule": rule})
     return out
 
 
@@ -93,6 +99,7 @@ def list_row(row: Row) -> Row:
         "reasons": list(row["reasons"]),
         "scores": {n: row[f"score_{n}"] for n in SCORE_NAMES},
         "override": row["override"],
+        "rule": row.get("rule"),
     }
 
 

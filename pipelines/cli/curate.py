@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--out", type=Path, help="JSONL output (default: standard output)")
     p.set_defaults(func=cmd_curate)
-    p = sub.add_parser("retier", help="apply policy.toml and steward overrides again to documents.parquet")
+    p = sub.add_parser("retier", help="apply policy.toml, overrides and group rules to documents.parquet")
     p.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
     p.set_defaults(func=cmd_retier)
 
@@ -96,14 +96,15 @@ def cmd_retier(args: argparse.Namespace) -> int:
     from curation.policy import load_policy
     from curation.retier import retier_table
     from curation.table import read_documents, write_documents
-    from curation.tiers import read_overrides
+    from curation.tiers import read_overrides, read_rules
     from pipelines.cli.main import settings_from_args
 
     settings = settings_from_args(args)
     path = settings.layout.documents
     table = read_documents(path)
     overrides = read_overrides(settings.layout)
-    result = retier_table(table, load_policy(settings.resolve(settings.paths.policy_file)), overrides)
+    policy = load_policy(settings.resolve(settings.paths.policy_file)).with_rules(read_rules(settings.layout))
+    result = retier_table(table, policy, overrides)
     paths = dict(zip(table.column("doc_id").to_pylist(), table.column("path").to_pylist(), strict=True))
     for doc_id, old, new in result.changed:
         print(f"{old:>6s} -> {new:<6s} {paths[doc_id]}  {', '.join(result.decisions[doc_id].reasons)}")

@@ -78,7 +78,7 @@ async function start() {
   $("logout").hidden = false;
   $("who").textContent = `signed in as ${name || "steward"}`;
   try {
-    await Promise.all([loadSummary(), loadDocuments(), loadOverrides(), loadAudit(), loadFeedback()]);
+    await Promise.all([loadSummary(), loadDocuments(), loadOverrides(), loadAudit(), loadFeedback(), loadGroups()]);
   } catch (err) {
     if (err.message !== "unauthorised") console.error(err);
   }
@@ -301,7 +301,7 @@ function decisionForm(d) {
       const r = await api("overrides", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ doc_id: d.doc_id, tier, why: why.value }) });
       const done = `Stored: ${r.tier} by ${r.who}. Index: ${r.index_change}${r.chunks ? ` (${r.chunks} chunks)` : ""}, build ${r.build_id}.`;
-      await Promise.all([openDocument(d.doc_id), loadSummary(), loadDocuments(), loadOverrides(), loadAudit()]);
+      await Promise.all([openDocument(d.doc_id), loadSummary(), loadDocuments(), loadOverrides(), loadAudit(), loadGroups()]);
       $("decision-result").className = "msg ok";  // the re-opened document shows the override; say what happened
       $("decision-result").textContent = done;
     } catch (err) {
@@ -353,7 +353,7 @@ async function loadFeedback() {
           await api("overrides", { method: "POST", headers: { "Content-Type": "application/json" },
             body: JSON.stringify({ doc_id: c.doc_id, tier: "unsafe", why }) });
           await resolve(`demoted ${c.doc_id}`);
-          await Promise.all([loadFeedback(), loadSummary(), loadDocuments(), loadOverrides(), loadAudit()]);
+          await Promise.all([loadFeedback(), loadSummary(), loadDocuments(), loadOverrides(), loadAudit(), loadGroups()]);
         } catch (err) { msg.className = "msg err"; msg.textContent = err.message; demote.disabled = false; }
       });
       return el("div", { class: "src" }, el("b", {}, `[${c.n}]`), el("span", { class: "path" }, c.path),
@@ -404,4 +404,4 @@ $("next").addEventListener("click", () => { state.offset += PAGE_SIZE; loadDocum
 $("export-csv").addEventListener("click", () => exportCsv().catch(showError));
 document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeDocument(); });
 $("name").value = credentials().name || "";
-start();
+document.addEventListener("DOMContentLoaded", start);  // after steward_groups.js too: start() uses it

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from curation.steward import StewardDB
+from pipelines.cli.main import main
 from pipelines.core.index_store import current_build, read_chunks
 from serving.engine import free_port
 from serving.rag import ChatService, make_llm
@@ -202,3 +204,70 @@ def test_unsafe_document_shows_spans_masked_and_csv_exports(page, stack):
         page.click("#export-csv")
     exported = Path(download.value.path()).read_text()
     assert exported.splitlines()[0].startswith("doc_id,title,path") and STEWARD in exported
+
+
+def _api(url: str, path: str) -> object:
+    request = urllib.request.Request(
+        f"{url}/steward/api/{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())
+
+
+def _group_row(source: str, reason: str) -> str:
+    return f"#groups-table tbody tr[data-source='{source}'][data-reason='{reason}']"
+
+
+def test_decide_whole_groups_from_the_browser_and_the_next_run_applies_them(page, stack):
+    """Approve the short FOLDOC entries as a group (the next run lets in exactly what the page predicted),
+    reject the superseded PostgreSQL pages as a group (unsafe at once), then retire that rule."""
+    url, settings, _ = stack
+    page.keyboard.press("Escape")
+    page.wait_for_selector(_group_row("kb-foldoc", "quality_too_short"))
+    groups = {(g["source"], g["reason"]): g for g in _api(url, "groups")["groups"]}  # type: ignore[index]
+    short = groups[("kb-foldoc", "quality_too_short")]
+    predicted = short["outcomes"]["approve"]["safe"]
+    assert short["documents"] >= 5 and predicted > 0
+    assert page.inner_text(_group_row("kb-foldoc", "quality_too_short") + " td:nth-child(5)").startswith(
+        f"{predicted} of {short['documents']}"
+    )
+
+    page.click(_group_row("kb-foldoc", "quality_too_short") + " button[data-decision='approve']")
+    page.wait_for_selector("#groups-msg.err")  # no reason given: refused in the page, nothing stored
+    assert StewardDB(settings.layout.steward_db).rules() == []
+    page.fill("#g-why", "terse FOLDOC entries are still right")
+    page.click(_group_row("kb-foldoc", "quality_too_short") + " button[data-decision='approve']")
+    page.wait_for_selector("#groups-msg.ok")
+    assert "applies next run" in page.inner_text("#groups-msg")
+    page.wait_for_selector("#rules tbody tr[data-rule] button[data-retire]")
+    assert page.locator(_group_row("kb-foldoc", "quality_too_short")).count() == 0  # decided: gone
+
+    superseded = groups[("product-docs-postgres", "age_superseded")]
+    page.fill("#g-why", "the PostgreSQL 16 manual replaces these")
+    page.click(_group_row("product-docs-postgres", "age_superseded") + " button[data-decision='reject']")
+    page.wait_for_function("() => document.querySelector('#groups-msg').textContent.includes('applies now')")
+    for example in superseded["examples"]:
+        assert _api(url, f"documents/{example['doc_id']}")["tier"] == "unsafe"  # type: ignore[index]
+    rules = StewardDB(settings.layout.steward_db).rules()
+    assert {(r.reason, r.decision, r.who) for r in rules} == {
+        ("quality_too_short", "approve", STEWARD),
+        ("age_superseded", "reject", STEWARD),
+    }
+    audit = page.inner_text("#audit")
+    assert "rule_approve" in audit and "rule_reject" in audit
+    page.screenshot(path=str(SCREENSHOT.with_name("steward-groups.png")), full_page=True)
+
+    reject_id = next(r.id for r in rules if r.decision == "reject")
+    page.fill("#g-why", "too broad: 15.4 is still supported")
+    page.click(f"#rules tbody tr[data-rule='{reject_id}'] button[data-retire]")
+    page.wait_for_function("() => document.querySelector('#groups-msg').textContent.includes('retired')")
+    assert _api(url, f"documents/{superseded['examples'][0]['doc_id']}")["tier"] == "review"  # type: ignore[index]
+
+    # the next run (here `vetted retier`: the same policy and rules without reading the text)
+    assert main(["--work-dir", str(settings.work_dir), "retier"]) == 0
+    after = {d["doc_id"]: d for d in documents(settings)}
+    approve_id = next(r.id for r in rules if r.decision == "approve")
+    let_in = [
+        d for d in after.values() if d["tier"] == "safe" and f"steward_rule_{approve_id}" in d["reasons"]
+    ]
+    assert len(let_in) == predicted
