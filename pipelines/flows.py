@@ -1,7 +1,12 @@
 """Prefect flows. The ingestion flow is the ingestion run (pipelines.ingest) with each of its stages wrapped
 in a Prefect task, so the run shows up stage by stage in Prefect's UI and logs; the order lives in the run,
 not here. Stages pass documents in memory, so the task declares NO_CACHE: hashing thousands of documents for
-a cache key would cost more than the stage."""
+a cache key would cost more than the stage.
+
+A run guards itself (pipelines.run_guards, settings [schedule]) so that it can run unattended: a stage is
+retried only for transient errors, one run at a time holds the work folder (a second one is skipped and ends
+in a Completed state named "Skipped"), and a failed run POSTs to the failure webhook. `vetted deploy` serves
+`scheduled_ingest_flow(settings)`: the same flow with the run's time limit."""
 
 from __future__ import annotations
 
@@ -9,25 +14,66 @@ import json
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import Flow, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed, State
 
 from pipelines import ingest
-from pipelines.core.settings import load_settings
+from pipelines.core.settings import ScheduleSettings, Settings, load_settings
 from pipelines.observability.profiler import RunProfile
+from pipelines.run_guards import failure_payload, ingest_lock, lock_path, post_failure, retry_transient
+
+SKIPPED = "Skipped"  # the state name of a run that found another ingestion holding the work folder
 
 
-@task(cache_policy=NO_CACHE)
+# A retried stage runs its body again on the run's in-memory state as the failed try left it (the run
+# publishes nothing before its index swap: pipelines.ingest); the stage profiler records each try.
+@task(cache_policy=NO_CACHE, retry_condition_fn=retry_transient)
 def stage_task(body: ingest.StageBody) -> None:
     body()
+
+
+def stage_runner(schedule: ScheduleSettings) -> ingest.StageRunner:
+    """Each stage as a task named after it, with the retries the settings allow."""
+
+    def run_stage(name: str, body: ingest.StageBody) -> None:
+        stage_task.with_options(
+            name=name, retries=schedule.retries, retry_delay_seconds=schedule.retry_delay_s
+        )(body)
+
+    return run_stage
 
 
 def _as_task(name: str, body: ingest.StageBody) -> None:
     stage_task.with_options(name=name)(body)
 
 
-@flow(name="vetted-ingest", log_prints=True)
+def _settings_of(parameters: dict[str, Any]) -> Settings:
+    config = parameters.get("config")
+    return load_settings(Path(config) if config else None, parameters.get("dotted"))
+
+
+def notify_failure(flow: Flow[..., Any], flow_run: Any, state: State[Any]) -> None:
+    """on_failure / on_crashed hook: tell the webhook in [schedule] which run failed and why; never raises."""
+    logger = get_run_logger()
+    try:
+        settings = _settings_of(flow_run.parameters)
+    except Exception as exc:  # the settings themselves may be why the run failed
+        logger.warning("failure webhook skipped: settings unreadable (%s)", exc)
+        return
+    schedule = settings.schedule
+    if not schedule.failure_webhook_url:
+        return
+    if post_failure(schedule.failure_webhook_url, failure_payload(flow_run, state, settings.work_dir),
+                    timeout_s=schedule.webhook_timeout_s):  # fmt: skip
+        logger.info("failure reported to %s", schedule.failure_webhook_url)
+    else:
+        logger.warning("failure webhook %s not reached; see the log above", schedule.failure_webhook_url)
+
+
+# Crashed (the run's process killed, e.g. out of memory) is not Failed in Prefect: both call the webhook.
+@flow(name="vetted-ingest", log_prints=True, on_failure=[notify_failure], on_crashed=[notify_failure])
 def ingest_flow(config: str | None = None, dotted: dict[str, Any] | None = None) -> dict[str, Any]:
     """load -> score -> tier -> redact -> chunk -> embed -> index -> report, every stage profiled.
 
@@ -37,9 +83,17 @@ def ingest_flow(config: str | None = None, dotted: dict[str, Any] | None = None)
     """
     settings = load_settings(Path(config) if config else None, dotted)
     corpus = settings.resolve(settings.paths.corpus_dir)
-    done = ingest.run(settings, corpus, settings.layout, run_stage=_as_task)
+    logger = get_run_logger()
+    with ingest_lock(settings.layout) as holder:
+        if holder is not None:
+            message = f"skipped: another ingestion ({holder}) holds {lock_path(settings.layout)}"
+            logger.warning(message)
+            # A returned state becomes the run's final state ("Skipped" in the UI); callers get its data.
+            skipped: Any = Completed(name=SKIPPED, message=message, data={"skipped": True, "reason": message})
+            return skipped
+        done = ingest.run(settings, corpus, settings.layout, run_stage=stage_runner(settings.schedule))
     summary = done.summary
-    get_run_logger().info(
+    logger.info(
         "inputs %d = %d documents + %d quarantined (accounted)",
         summary["inputs"],
         summary["documents"],
@@ -47,6 +101,11 @@ def ingest_flow(config: str | None = None, dotted: dict[str, Any] | None = None)
     )
     publish_artifacts(summary, done.profile)
     return summary
+
+
+def scheduled_ingest_flow(settings: Settings) -> Flow[..., Any]:
+    """The ingestion flow with the run's time limit from [schedule] (what `vetted deploy` serves)."""
+    return ingest_flow.with_options(timeout_seconds=settings.schedule.timeout_s)
 
 
 def publish_artifacts(summary: dict[str, Any], profile: RunProfile) -> None:

@@ -4,6 +4,7 @@ vetted corpus demo|test [--out DIR]      build a corpus from Debian packages
 vetted ingest [--corpus DIR]             run the ingestion flow (curate, index, report, I/O profile)
 vetted serve [--port P] [--model M]      start vLLM (base, tuned or a folder) and the chat API on loopback
 vetted demo                              all of the above, then three questions
+vetted deploy                            run the ingestion flow on the [schedule] (needs a Prefect server)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipelines.core.settings import Settings, load_settings
 SUBCOMMAND_MODULES = (
     "pipelines.cli.curate", "pipelines.cli.io_commands", "pipelines.cli.eval_commands",
     "pipelines.cli.finetune_commands", "pipelines.cli.checkpoint_commands", "pipelines.cli.index_commands",
-    "pipelines.cli.accounts_commands",
+    "pipelines.cli.accounts_commands", "pipelines.cli.deploy",
 )
 
 

@@ -7,8 +7,9 @@ import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from curation.layout import WorkLayout
 from curation.scorers.relevance import DEFAULT_OFF_DOMAIN_EXEMPLARS
@@ -150,6 +151,41 @@ class ServingSettings(_Section):
     conversation_turns: int = Field(default=4, ge=0, le=50)
 
 
+class ScheduleSettings(_Section):
+    """`vetted deploy`: when the ingestion flow runs on its own; how a run behaves (pipelines.run_guards)."""
+
+    # Five-field cron (minute hour day-of-month month day-of-week) in `timezone`: daily at 02:00 picks up the
+    # day's edits overnight; more often = fresher answers and more CPU spent re-checking unchanged files.
+    cron: str = "0 2 * * *"
+    timezone: str = "UTC"  # IANA name; a zone with summer time keeps the run at 02:00 local all year
+    # Seconds between runs instead of the cron (None = the cron). Cron has minute granularity; an interval of
+    # a few seconds is what the schedule test uses, and suits a folder that changes all day.
+    interval_s: float | None = Field(default=None, gt=0)
+    enabled: bool = True  # false: `vetted deploy` registers the schedule inactive (runs start only by hand)
+    # A run that takes longer is stopped and fails (the build in service stays): short = a hung parser frees
+    # the schedule sooner, long = a big first run on a slow machine can finish. The demo corpus takes ~5 min.
+    timeout_s: float = Field(default=4 * 3600, gt=0)
+    # Retries of a stage that failed with a transient error only (a lock, a timeout, a dropped connection);
+    # a bad document, a settings error or an accounting failure fails at once, a retry would fail the same.
+    retries: int = Field(default=2, ge=0)
+    retry_delay_s: float = Field(default=30.0, ge=0)  # long enough for a lock holder or a share to come back
+    # POSTed a small JSON (flow run, state message, work folder) when a run fails; None = no call. The call
+    # has `webhook_timeout_s`: a dead webhook is logged, never fails or holds the run.
+    failure_webhook_url: str | None = None
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown timezone {value!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'"
+            ) from exc
+        return value
+
+
 class Settings(_Section):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     domain: DomainSettings = Field(default_factory=DomainSettings)
@@ -160,6 +196,7 @@ class Settings(_Section):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     base_dir: Path = Field(default=Path("."), exclude=True)  # relative paths resolve against this
 
