@@ -186,6 +186,19 @@ class Stored:
     signature: np.ndarray | None
 
 
+def drop_stale_relevance(stored: dict[str, Stored], steward_key: str) -> set[str]:
+    """Take out of `stored` (in place) the relevance results made under other steward decisions than
+    `steward_key` (curation.feedback): a decision since then may move them, so relevance alone is scored
+    again; the other kept scores stay. Returns the documents whose relevance went."""
+    stale = set()
+    for doc_id, kept in stored.items():
+        relevance = kept.scores.get("relevance")
+        if relevance is not None and relevance.details.get("steward_key", "none") != steward_key:
+            del kept.scores["relevance"]
+            stale.add(doc_id)
+    return stale
+
+
 def kept_scores(scores: dict[str, ScoreResult]) -> dict[str, ScoreResult]:
     """The results a later run may take as they are: every scorer's but those RESCORED_EVERY_RUN."""
     return {name: result for name, result in scores.items() if name not in RESCORED_EVERY_RUN}

@@ -33,6 +33,7 @@ from typing import Any
 
 from llama_index.core.schema import TextNode
 
+from curation.feedback import steward_exemplars
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, Override, Tier
 from curation.policy import RULE_PREFIX, TierPolicy, load_policy
@@ -198,9 +199,13 @@ def _load(run: IngestRun, st: StageHandle) -> None:
 
 
 def _score(run: IngestRun, st: StageHandle) -> None:
-    scorers = stages.build_scorers(run.settings, run.registry, run.embedder)
+    steward = None
+    if run.options.steward_overrides:  # decisions so far teach relevance (curation.feedback)
+        steward = steward_exemplars(run.layout, chars=run.settings.curation.relevance_chars)
+    scorers = stages.build_scorers(run.settings, run.registry, run.embedder, steward)
     deps = incremental.score_deps(run.settings, run.embedder.model_label)
     stored = run.state.stored(run.versions, deps) if run.state is not None else {}
+    relearned = incremental.drop_stale_relevance(stored, steward.key if steward else "none")
     hashes = {d.doc_id: d.content_hash for d in run.documents}
     for scorer in scorers:
         if isinstance(scorer, DuplicateScorer):  # the signatures kept: only new text is shingled
@@ -214,11 +219,12 @@ def _score(run: IngestRun, st: StageHandle) -> None:
             (d.doc_id, run.versions[d.doc_id], deps, incremental.kept_scores(run.scores[d.doc_id]),
              sigs.get(d.content_hash))
             for d in run.documents
-            if d.doc_id not in stored
+            if d.doc_id not in stored or d.doc_id in relearned
         )  # fmt: skip
     st.items(items_in=len(run.documents), items_out=len(run.scores))
     st.note(
         rescored=len(run.documents) - len(stored),
+        relevance_relearned=len(relearned),
         **{f"{name}_s": round(sec, 3) for name, sec in seconds.items()},
     )
 
@@ -303,9 +309,7 @@ def _audit_rules(run: IngestRun) -> None:
     """One audit line per group rule this run applied: how many documents it decided."""
     if not run.options.steward_overrides or run.tiered is None:
         return
-    applied = Counter(
-        r for d in run.decisions.values() for r in d.reasons if r.startswith(RULE_PREFIX)
-    )
+    applied = Counter(r for d in run.decisions.values() for r in d.reasons if r.startswith(RULE_PREFIX))
     if not applied:
         return
     db = StewardDB(run.layout.steward_db)

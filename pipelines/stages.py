@@ -19,6 +19,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from curation.connectors import FolderConnector, Limits, location
+from curation.feedback import StewardExemplars
 from curation.groups import needs_a_steward
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, Override, QuarantineRecord, ScoreResult, Tier
@@ -112,13 +113,19 @@ def load_documents(
     return loaded
 
 
-def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedder) -> list[Scorer]:
+def build_scorers(
+    settings: Settings,
+    registry: SourceRegistry,
+    embedder: Embedder,
+    steward: StewardExemplars | None = None,
+) -> list[Scorer]:
+    """The six scorers of a run; `steward` is what stewards decided so far (curation.feedback)."""
     cur = settings.curation
     today = cur.as_of()
     return [
         AgeScorer(registry, today=today),
         SourceTrustScorer(registry),
-        relevance_scorer(embedder.embed, settings.domain, cur),
+        relevance_scorer(embedder.embed, settings.domain, cur, steward),
         SensitiveDataScorer(allowed_emails=registry.allowed_emails, public_sources=registry.public_sources),
         DuplicateScorer(lambda d: registry.trust(d.source, d.source_type)),
         QualityScorer(),
@@ -126,7 +133,10 @@ def build_scorers(settings: Settings, registry: SourceRegistry, embedder: Embedd
 
 
 def relevance_scorer(
-    embed: Callable[[list[str]], Any], domain: DomainSettings, cur: CurationSettings
+    embed: Callable[[list[str]], Any],
+    domain: DomainSettings,
+    cur: CurationSettings,
+    steward: StewardExemplars | None = None,
 ) -> RelevanceScorer:
     """The relevance scorer that the domain and curation settings describe (the run, the relevance set's
     measure and its tests build it here, so the three never drift apart)."""
@@ -138,6 +148,7 @@ def relevance_scorer(
         low=cur.relevance_low,
         high=cur.relevance_high,
         chars=cur.relevance_chars,
+        steward=steward,
     )
 
 
@@ -228,7 +239,12 @@ def chunk_documents(docs: Sequence[Document], embedder: Embedder, settings: Sett
                 text=piece,
                 metadata=metadata,
                 excluded_embed_metadata_keys=[
-                    "doc_id", "chunk_no", "source", "path", "content_hash", "location",
+                    "doc_id",
+                    "chunk_no",
+                    "source",
+                    "path",
+                    "content_hash",
+                    "location",
                 ],  # fmt: skip
                 excluded_llm_metadata_keys=["doc_id", "chunk_no", "content_hash"],
             )

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from curation.feedback import StewardExemplars
 from curation.models import Document, ScoreResult
 from curation.scorers.base import Scorer
 
@@ -76,6 +77,7 @@ class RelevanceScorer(Scorer):
         high: float = 0.10,
         off_domain_below: float = 0.25,
         chars: int = 1000,
+        steward: StewardExemplars | None = None,
     ) -> None:
         """The profiles are embedded once, here.
 
@@ -88,6 +90,8 @@ class RelevanceScorer(Scorer):
             off_domain_below: relevance under it is flagged `relevance_off_domain` (0.25 = margin -0.05 by
                 default, chosen on the tuning split).
             chars: characters of each document embedded (MiniLM reads ~256 tokens).
+            steward: documents stewards approved or threw out as off-topic (curation.feedback), added to
+                the two profiles under their own names, so that a decision moves similar documents.
         """
         if high <= low:
             raise ValueError(f"relevance calibration needs high > low, got low={low} high={high}")
@@ -97,10 +101,16 @@ class RelevanceScorer(Scorer):
                 "(domain.off_domain_exemplars); leave the setting out to use the defaults"
             )
         self.embed = embed
-        self.profile_names = ["domain description", *(exemplar_label(e) for e in exemplars)]
-        self.profile = embed([description, *exemplars])
-        self.off_names = [exemplar_label(e) for e in off_domain_exemplars]
-        self.off_profile = embed(list(off_domain_exemplars))
+        steward = steward or StewardExemplars()
+        self.steward_key = steward.key
+        names = [exemplar_label(e) for e in exemplars]
+        self.profile_names = ["domain description", *names, *(e.label for e in steward.on_domain)]
+        self.profile = embed([description, *exemplars, *(e.text for e in steward.on_domain)])
+        self.off_names = [
+            *(exemplar_label(e) for e in off_domain_exemplars),
+            *(e.label for e in steward.off_domain),
+        ]
+        self.off_profile = embed([*off_domain_exemplars, *(e.text for e in steward.off_domain)])
         self.low, self.high = low, high
         self.off_domain_below = off_domain_below
         self.chars = chars
@@ -123,6 +133,7 @@ class RelevanceScorer(Scorer):
                 "off_cosine": round(off_cos, 4),
                 "nearest_off_domain": self.off_names[worst],
                 "margin": round(margin, 4),
+                "steward_key": self.steward_key,  # which steward decisions the profiles held
             }
             value = float(np.clip((margin - self.low) / (self.high - self.low), 0.0, 1.0))
             reasons = ["relevance_off_domain"] if value < self.off_domain_below else []
