@@ -301,6 +301,7 @@ def build_index(
         model=embedder.model_label,  # the backend and precision too: a change re-embeds
         doc_hashes={d.doc_id: d.content_hash for d in safe_docs},
         settings=settings.chunking.model_dump(),
+        index=settings.index,
         recorder=recorder,
     )
 

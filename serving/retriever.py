@@ -1,7 +1,9 @@
-"""Retrieval over the safe index: LlamaIndex over the FAISS store, then two guards: a similarity floor (no
-weak match counts as a vetted source) and a tier check at query time (a document rejected since the build
-never reaches a prompt). Each query stats index/CURRENT and reloads when a new build was swapped in (a run, or
-a steward's override), so an approved document is found from the next question on."""
+"""Retrieval over the safe index: the question embedded by the model that embedded the chunks, FAISS over the
+build (mmapped), then only the hit rows read from the build's chunk table (pipelines.core.index_reader's
+OpenBuild), then two guards: a similarity floor (no weak match counts as a vetted source) and a tier check
+at query time (a document rejected since the build never reaches a prompt). Each query stats index/CURRENT
+and reloads when a new build was swapped in (a run, or a steward's override), so an approved document is
+found from the next question on."""
 
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llama_index.core import VectorStoreIndex
-
 from curation.layout import WorkLayout
 from curation.tiers import TierView
 from pipelines.core.embedding import Embedder
-from pipelines.core.index_store import current_build, load_index, pointer_stamp, read_manifest
+from pipelines.core.index_reader import OpenBuild
+from pipelines.core.index_store import current_build, pointer_stamp
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +37,38 @@ class Hit:
 
 
 class SafeRetriever:
-    def __init__(self, work_dir: Path, embedder: Embedder, *, top_k: int, min_similarity: float) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        embedder: Embedder,
+        *,
+        top_k: int,
+        min_similarity: float,
+        search_threads: int = 1,  # IndexSettings.search_threads
+    ) -> None:
         self.work_dir = work_dir
         self.embedder = embedder
         self.tiers = TierView(WorkLayout(work_dir))
         self.top_k = top_k
         self.min_similarity = min_similarity
+        self.search_threads = search_threads
         self._reload_lock = threading.Lock()
         self._stamp = pointer_stamp(work_dir)
-        self.build, self.manifest, self.index = self._open()
+        self.opened = self._open()
 
-    def _open(self) -> tuple[Path, dict[str, Any], VectorStoreIndex]:
+    @property
+    def build(self) -> Path:
+        return self.opened.path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.opened.manifest
+
+    def _open(self) -> OpenBuild:
         build = current_build(self.work_dir)
         if build is None:
             raise FileNotFoundError(f"no index under {self.work_dir / 'index'}: run `vetted ingest` first")
-        return build, read_manifest(build), load_index(build, self.embedder.llama_embedding)
+        return OpenBuild(build, search_threads=self.search_threads)
 
     def refresh(self) -> bool:
         """Load the build index/CURRENT names if it changed since the last look; True when it did."""
@@ -61,36 +79,40 @@ class SafeRetriever:
             if stamp == self._stamp:
                 return False
             try:
-                build, manifest, index = self._open()
+                opened = self._open()
             except (FileNotFoundError, ValueError, RuntimeError) as exc:  # pruned mid-read: try next query
                 log.warning("index reload failed, still serving %s: %s", self.build.name, exc)
                 return False
-            changed = build != self.build
-            self.build, self.manifest, self.index, self._stamp = build, manifest, index, stamp
+            changed = opened.path != self.build
+            # the old build's file handles close with it (mmapped pages stay valid while a search holds it)
+            self.opened, self._stamp = opened, stamp
             if changed:
-                log.info("serving index build %s (%d chunks)", build.name, manifest["n_chunks"])
+                log.info("serving index build %s (%d chunks)", opened.path.name, opened.manifest["n_chunks"])
             return changed
 
     def retrieve(self, question: str) -> list[Hit]:
         self.refresh()
+        # encode, not embed: a question is not worth a row in the chunk embedding cache
+        query = self.embedder.encode([question])
         # Ask for more than top_k: some hits may fall to the floor or the tier check.
-        found = self.index.as_retriever(similarity_top_k=self.top_k * 3).retrieve(question)
+        found = self.opened.search(query, self.top_k * 3)[0]
         hits = []
-        for item in found:
-            meta = item.node.metadata
-            if (item.score or 0.0) < self.min_similarity or self.tiers.tier(meta["doc_id"]) != "safe":
+        for score, row in found:
+            if score < self.min_similarity or self.tiers.tier(row["doc_id"]) != "safe":
                 continue
             hits.append(
                 Hit(
-                    doc_id=meta["doc_id"],
-                    node_id=item.node.node_id,
-                    title=meta.get("title", ""),
-                    source=meta.get("source", ""),
-                    path=meta.get("path", ""),
-                    score=float(item.score or 0.0),
-                    text=item.node.get_content(),
-                    location=meta.get("location"),
-                    updated=self.tiers.updated(meta["doc_id"]),
+                    doc_id=row["doc_id"],
+                    node_id=row["node_id"],
+                    title=row["title"] or "",
+                    source=row["source"] or "",
+                    path=row["path"] or "",
+                    score=score,
+                    text=row["text"],
+                    location=row["location"],
+                    updated=self.tiers.updated(row["doc_id"]),
                 )
             )
-        return hits[: self.top_k]
+            if len(hits) == self.top_k:  # the rest would be cut: no tier look-ups for them
+                break
+        return hits

@@ -79,6 +79,7 @@ def chat_service(
         embedder,
         top_k=settings.retrieval.top_k,
         min_similarity=settings.retrieval.min_similarity,
+        search_threads=settings.index.search_threads,
     )
     return ChatService(
         retriever, llm_for(settings.engine, engine_base_url), settings.answers, engine_up=engine_up

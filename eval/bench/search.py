@@ -4,7 +4,8 @@
     .venv/bin/python -m eval.bench.search --reps 5 --json search.json
 
 Sides, interleaved and reported as the median per question:
-  service      SafeRetriever.retrieve(question): LlamaIndex query embedding, FAISS, docstore, floor, tiers
+  service      SafeRetriever.retrieve(question): query embedding, FAISS, hit rows from chunks.sqlite, floor,
+               tiers
   raw          SentenceTransformer.encode([question]) + faiss index.search(k): the same work, no framework
   faiss_only   index.search(k) on vectors embedded beforehand: FAISS itself
 Both ask for the same k (top_k * 3 chunks, as the service does before its floor and tier check).
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in range(len(vectors)):
             index.search(vectors[row : row + 1], k)
 
-    service()  # warm-up: tokenizer caches, docstore, tier table
+    service()  # warm-up: tokenizer caches, chunk rows, tier table
     raw()
     timings = common.alternate({"service": service, "raw": raw, "faiss_only": faiss_only}, args.reps)
     n = len(questions)

@@ -1,13 +1,18 @@
 """The one owner of the index format: pipelines write through it, serving reads through it.
 
-A build lives in `index/<build-id>/`: LlamaIndex's storage (docstore + a FAISS IndexIDMap2 over inner-product
-on normalised vectors, i.e. cosine), `chunks.parquet`, and `manifest.json` (model, dimension, document
-hashes). `index/CURRENT` names the build in use and is swapped atomically (write, fsync, rename), so a crash
-mid-build never leaves a half-written index in use. Only safe chunks are ever written.
+A build lives in `index/<build-id>/`: `index.faiss` (inner product on normalised vectors, i.e. cosine; exact
+or IVF by size, pipelines.core.index_faiss), `chunks.parquet` (the chunk table of record, one row per vector,
+its `faiss_id` the vector's id), `chunks.sqlite` (the same rows keyed by faiss id, for readers that need only
+the hits, pipelines.core.index_rows) and `manifest.json` (model, dimension, document hashes, the index kind,
+its parameters and its measured recall@10); pipelines.core.index_reader opens a build for queries.
+`index/CURRENT` names the build in use and is swapped atomically (write, fsync, rename), so a crash mid-build
+never leaves a half-written index in use. Only safe chunks are ever written. Format 2 dropped LlamaIndex's
+docstore.json: one JSON blob of every chunk, loaded whole to open.
 
 A steward's override changes the index at once without touching the build in use: `remove_documents` and
 `add_documents` derive a NEW build from the current one and swap CURRENT. Writers take `index/.lock` (flock),
-so two updates never both derive from the same build and lose one another's change.
+so two updates never both derive from the same build and lose one another's change. A derived build keeps
+its base's index kind and trained cells (IVF `remove_ids` / `add_with_ids`) and measures its recall again.
 
 An incremental run derives its build the same way (`update_build`): the documents whose redacted text the
 build in service already holds, under the same model and chunking settings (`reusable_documents`), keep their
@@ -26,7 +31,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,11 +43,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from llama_index.core import MockEmbedding, StorageContext, VectorStoreIndex, load_index_from_storage
-from llama_index.core.schema import BaseNode, TextNode
-from llama_index.vector_stores.faiss import FaissMapVectorStore
+from llama_index.core.schema import TextNode
 
 from curation.layout import WorkLayout, time_ordered_id
+from pipelines.core import index_faiss
+from pipelines.core.index_rows import write_rows
+from pipelines.core.settings import IndexSettings
 from pipelines.observability.fsio import atomic_write_json, atomic_write_text, fsync_path
 from pipelines.observability.recorder import IoRecorder
 
@@ -51,28 +57,10 @@ log = logging.getLogger(__name__)
 CURRENT = "CURRENT"
 LOCK = ".lock"
 HISTORY = "history.jsonl"  # one line per build made current, kept after old builds are pruned
-FAISS_FILE = "default__vector_store.json"  # LlamaIndex's name for the FAISS file: binary, not JSON
-
-
-class SafeFaissStore(FaissMapVectorStore):
-    """FaissMapVectorStore with ids that never repeat.
-
-    Upstream gives a new vector the id `ntotal`; after a delete that id can already be taken, and
-    IndexIDMap2 would then hold two vectors under one id. Steward overrides delete and add, so ids here come
-    from a counter past the largest id ever used.
-    """
-
-    def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
-        if not nodes:
-            return []
-        start = max(self._faiss_id_to_node_id_map, default=-1) + 1
-        ids = np.arange(start, start + len(nodes), dtype=np.int64)
-        vectors = np.asarray([n.get_embedding() for n in nodes], dtype="float32")
-        self._faiss_index.add_with_ids(vectors, ids)  # one call for the batch, not one per node
-        for faiss_id, node in zip(ids.tolist(), nodes, strict=True):
-            self._node_id_to_faiss_id_map[node.id_] = faiss_id
-            self._faiss_id_to_node_id_map[faiss_id] = node.id_
-        return [n.id_ for n in nodes]
+FAISS_FILE = "index.faiss"
+CHUNKS_FILE = "chunks.parquet"
+ROWS_FILE = "chunks.sqlite"
+FORMAT = 2  # manifest "format": 2 = index.faiss + chunks.sqlite (1 was LlamaIndex's docstore.json)
 
 
 @dataclass(slots=True)
@@ -104,38 +92,81 @@ def write_build(
     model: str,
     doc_hashes: dict[str, str],
     settings: dict[str, object],
+    index: IndexSettings | None = None,
     keep_builds: int = 3,
     recorder: IoRecorder | None = None,
 ) -> BuildInfo:
-    """Write a new build from embedded safe chunks and make it current."""
+    """Write a new build from embedded safe chunks and make it current (`index`: which FAISS index; None =
+    the defaults vetted.toml's [index] documents)."""
+    vectors = _vectors_of(nodes, dimension)
+    return write_build_arrays(
+        work_dir, _chunk_table(nodes), vectors, model=model, doc_hashes=doc_hashes, settings=settings,
+        index=index, keep_builds=keep_builds, recorder=recorder,
+    )  # fmt: skip
+
+
+def write_build_arrays(
+    work_dir: Path,
+    chunks: pa.Table,
+    vectors: np.ndarray,
+    *,
+    model: str,
+    doc_hashes: dict[str, str],
+    settings: dict[str, object],
+    index: IndexSettings | None = None,
+    keep_builds: int = 3,
+    recorder: IoRecorder | None = None,
+) -> BuildInfo:
+    """`write_build` from a chunk table (`_chunk_table`'s columns, less faiss_id) and its vectors row for
+    row: what a million chunks can go through without a million node objects (eval.bench.scale)."""
     start = time.perf_counter()
+    index = index or IndexSettings()
     root = index_root(work_dir)
     build_id = _new_build_id()
+    ids = np.arange(len(vectors), dtype=np.int64)
+    table = chunks.append_column("faiss_id", pa.array(ids))
+    spec = index_faiss.choose_spec(len(vectors), index)  # a bad setting fails before any file is written
+    faiss_index = index_faiss.build_index(vectors, ids, spec)
+    spec |= index_faiss.recall_of(faiss_index, vectors, ids, spec)
     tmp = root / f".{build_id}.partial"
     tmp.mkdir(parents=True)
-    # mypy reads the pydantic fields, not FaissMapVectorStore's own __init__(faiss_index=...)
-    store = SafeFaissStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)))  # type: ignore[call-arg]
-    storage = StorageContext.from_defaults(vector_store=store)
-    # The nodes arrive embedded; the mock only stops LlamaIndex from resolving its default (OpenAI) model.
-    embed = MockEmbedding(embed_dim=dimension)
-    VectorStoreIndex(nodes=nodes, storage_context=storage, embed_model=embed, show_progress=False)
-    storage.persist(persist_dir=str(tmp))
-    pq.write_table(_chunk_table(nodes), tmp / "chunks.parquet")
-    manifest = {
-        "build_id": build_id,
-        "created": time.time(),
-        "embedding_model": model,
-        "dimension": dimension,
-        "metric": "inner_product_on_normalised_vectors",
-        "n_chunks": len(nodes),
-        "n_documents": len(doc_hashes),
-        "document_hashes": doc_hashes,
-        "settings": settings,
-        "tiers_indexed": ["safe"],
-        "why": "run",
-    }
-    with _writer_lock(root):
-        return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start, recorder=recorder)
+    try:
+        _write_files(tmp, table, faiss_index)
+        manifest = {
+            "build_id": build_id,
+            "format": FORMAT,
+            "created": time.time(),
+            "embedding_model": model,
+            "dimension": int(vectors.shape[1]),
+            "metric": "inner_product_on_normalised_vectors",
+            "index": spec | {"seconds": round(time.perf_counter() - start, 3)},
+            "n_chunks": table.num_rows,
+            "n_documents": len(doc_hashes),
+            "document_hashes": doc_hashes,
+            "settings": settings,
+            "tiers_indexed": ["safe"],
+            "why": "run",
+        }
+        with _writer_lock(root):
+            return _commit(root, tmp, manifest, keep_builds=keep_builds, start=start, recorder=recorder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_files(tmp: Path, table: pa.Table, faiss_index: faiss.Index) -> None:
+    faiss.write_index(faiss_index, str(tmp / FAISS_FILE))
+    pq.write_table(table, tmp / CHUNKS_FILE)
+    write_rows(tmp / ROWS_FILE, table)
+
+
+def _vectors_of(nodes: list[TextNode], dimension: int) -> np.ndarray:
+    for node in nodes:
+        if node.embedding is None or len(node.embedding) != dimension:
+            raise ValueError(f"chunk {node.node_id} needs a {dimension}-d embedding (embed it first)")
+    if not nodes:
+        return np.zeros((0, dimension), "float32")
+    return np.asarray([n.embedding for n in nodes], dtype="float32")
 
 
 def remove_documents(
@@ -186,6 +217,8 @@ def reusable_documents(
         return None, set()
     manifest = read_manifest(build)
     if manifest.get("embedding_model") != model or manifest.get("settings") != settings:
+        return None, set()
+    if manifest.get("format") != FORMAT:  # an older format: the run writes a whole new build
         return None, set()
     held = manifest["document_hashes"]
     return build.name, {d for d, h in doc_hashes.items() if held.get(d) == h}
@@ -243,32 +276,38 @@ def _derive(
         base = current_build(work_dir)
         if base is None:
             raise FileNotFoundError(f"no index under {root}: run `vetted ingest` first")
-        manifest = read_manifest(base)
+        manifest = check_format(base, read_manifest(base))
         remove = leaving(base, manifest["document_hashes"])
-        dimension = int(manifest["dimension"])
-        for node in nodes:
-            if node.embedding is None or len(node.embedding) != dimension:
-                raise ValueError(f"chunk {node.node_id} needs a {dimension}-d embedding (embed it first)")
-        chunks = pq.read_table(base / "chunks.parquet")
-        leaving = pc.is_in(chunks["doc_id"], value_set=pa.array(sorted(remove), pa.string()))
-        index = load_index(base, MockEmbedding(embed_dim=dimension))  # in memory: the base stays as it is
-        index.delete_nodes(chunks.filter(leaving)["node_id"].to_pylist(), delete_from_docstore=True)
-        for doc_id in remove:
-            index.docstore.delete_ref_doc(doc_id, raise_error=False)
+        spec = {k: v for k, v in manifest["index"].items() if k not in ("recall_at_10", "queries", "seconds")}
+        vectors = _vectors_of(nodes, int(manifest["dimension"]))
+        chunks = pq.read_table(base / CHUNKS_FILE)
+        going = pc.is_in(chunks["doc_id"], value_set=pa.array(sorted(remove), pa.string()))
+        faiss_index = faiss.read_index(str(base / FAISS_FILE))  # in memory: the base stays as it is
+        going_ids = np.asarray(chunks.filter(going)["faiss_id"], dtype=np.int64)
+        faiss_index.remove_ids(going_ids)  # type: ignore[arg-type]  # the Python wrapper takes an id array
+        kept = chunks.filter(pc.invert(going))
+        table = kept
         if nodes:
-            index.insert_nodes(nodes)
+            first = int(pc.max(chunks["faiss_id"]).as_py() or 0) + 1 if chunks.num_rows else 0
+            ids = np.arange(first, first + len(nodes), dtype=np.int64)
+            faiss_index.add_with_ids(vectors, ids)
+            added = _chunk_table(nodes).append_column("faiss_id", pa.array(ids))
+            table = pa.concat_tables([kept, added.cast(kept.schema)])
+        index_faiss.tune(faiss_index, spec)
+        # an IVF keeps the base's cells: measure what they give on the new content (flat is exact: no vectors)
+        held = np.asarray(table["faiss_id"], dtype=np.int64)
+        held_vectors = index_faiss.all_vectors(faiss_index, held) if spec["kind"] == "ivf" else vectors
+        spec |= index_faiss.recall_of(faiss_index, held_vectors, held, spec)
         build_id = _new_build_id()
         tmp = root / f".{build_id}.partial"
         tmp.mkdir()
         try:
-            index.storage_context.persist(persist_dir=str(tmp))
-            kept = chunks.filter(pc.invert(leaving))
-            table = pa.concat_tables([kept, _chunk_table(nodes).cast(kept.schema)]) if nodes else kept
-            pq.write_table(table, tmp / "chunks.parquet")
+            _write_files(tmp, table, faiss_index)
             hashes = {d: h for d, h in manifest["document_hashes"].items() if d not in remove} | doc_hashes
             manifest |= {
                 "build_id": build_id,
                 "created": time.time(),
+                "index": spec | {"seconds": round(time.perf_counter() - start, 3)},
                 "n_chunks": table.num_rows,
                 "n_documents": len(hashes),
                 "document_hashes": hashes,
@@ -367,6 +406,7 @@ def _chunk_table(nodes: list[TextNode]) -> pa.Table:
             "title": [n.metadata.get("title", "") for n in nodes],
             "source": [n.metadata.get("source", "") for n in nodes],
             "path": [n.metadata.get("path", "") for n in nodes],
+            "location": pa.array([n.metadata.get("location") for n in nodes], pa.string()),
             "text": [n.text for n in nodes],
         }
     )
@@ -390,45 +430,44 @@ def pointer_stamp(work_dir: Path) -> tuple[int, int] | None:
 
 
 def read_chunks(build: Path, columns: list[str] | None = None) -> pa.Table:
-    return pq.read_table(build / "chunks.parquet", columns=columns)
+    return pq.read_table(build / CHUNKS_FILE, columns=columns)
 
 
 def read_manifest(build: Path) -> dict[str, Any]:
     return json.loads((build / "manifest.json").read_text(encoding="utf-8"))
 
 
-def load_index(build: Path, embed_model: Any) -> VectorStoreIndex:
-    """Open a build for querying (LlamaIndex over the FAISS store)."""
-    store = SafeFaissStore.from_persist_dir(str(build))
-    storage = StorageContext.from_defaults(vector_store=store, persist_dir=str(build))
-    index = load_index_from_storage(storage, embed_model=embed_model)
-    assert isinstance(index, VectorStoreIndex)
-    return index
+def check_format(build: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest, when the build is of the format this code reads and writes."""
+    if manifest.get("format") != FORMAT:
+        raise RuntimeError(f"index build {build.name} is an older format: run `vetted ingest` to rebuild it")
+    return manifest
 
 
 def faiss_file(build: Path) -> Path:
     return build / FAISS_FILE
 
 
-def read_faiss(build: Path, *, mmap: bool = False) -> faiss.Index:
-    """The raw FAISS index of a build (the I/O probe loads it both ways).
+def read_faiss(build: Path, *, mmap: bool = False, manifest: dict[str, Any] | None = None) -> faiss.Index:
+    """The raw FAISS index of a build, with the search parameters its manifest recorded.
 
-    mmap=True maps the flat vectors (IO_FLAG_MMAP_IFC) and pages them in as searches touch them; faiss's plain
-    IO_FLAG_MMAP maps only IVF inverted lists, so a flat index opened with it is still read whole.
+    mmap=True maps the vectors and pages them in as searches touch them: a flat index's with
+    IO_FLAG_MMAP_IFC, an IVF's inverted lists with IO_FLAG_MMAP (which maps only IVF lists; it cannot
+    combine with the other, faiss reads one or the other), both read-only.
     """
-    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
-    return faiss.read_index(str(faiss_file(build)), flags)
+    spec = (manifest or read_manifest(build)).get("index", {"kind": "flat"})
+    flags = 0
+    if mmap:
+        flags = faiss.IO_FLAG_MMAP if spec["kind"] == "ivf" else faiss.IO_FLAG_MMAP_IFC
+        flags |= faiss.IO_FLAG_READ_ONLY
+    index = faiss.read_index(str(faiss_file(build)), flags)
+    index_faiss.tune(index, spec)
+    return index
 
 
 def chunk_vectors(build: Path) -> tuple[pa.Table, np.ndarray]:
-    """A build's chunks with their vectors, row for row (float32, normalised: dot product = cosine).
-
-    The FAISS ids come from LlamaIndex's id map (`id_map.json`, node id -> FAISS id), so the rows line up even
-    after a steward's override deleted and added vectors.
-    """
+    """A build's chunks with their vectors, row for row (float32, normalised: dot product = cosine), by
+    each row's faiss_id, so the rows line up after overrides deleted and added vectors."""
     chunks = read_chunks(build)
-    id_map = json.loads((build / "id_map.json").read_text(encoding="utf-8"))["node_id_to_faiss_id_map"]
     index = read_faiss(build)
-    ids = [int(id_map[node_id]) for node_id in chunks["node_id"].to_pylist()]
-    vectors = np.stack([index.reconstruct(i) for i in ids]) if ids else np.zeros((0, index.d), "float32")
-    return chunks, vectors.astype("float32", copy=False)
+    return chunks, index_faiss.all_vectors(index, np.asarray(chunks["faiss_id"], dtype=np.int64))

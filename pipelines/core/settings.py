@@ -100,6 +100,32 @@ class RetrievalSettings(_Section):
     min_similarity: float = 0.35  # below this cosine no chunk counts as a vetted source: the bot says so
 
 
+class IndexSettings(_Section):
+    # Which FAISS index a build gets, after the FAISS wiki's "Guidelines to choose an index": exact search
+    # (Flat) while a brute-force scan is fast enough, an inverted file (IVF, k-means cells) above. auto = flat
+    # under flat_max_vectors, ivf from there; flat or ivf force one. HNSW is not offered: it cannot delete,
+    # and every steward override derives a build by deleting vectors (pipelines.core.index_faiss).
+    kind: Literal["auto", "flat", "ivf"] = "auto"
+    # exact search scans every vector: ~15 ms a query at 50k x 384 floats on 2 cores; past it IVF is faster
+    flat_max_vectors: int = Field(default=50_000, ge=1)
+    # IVF lists = this x sqrt(N) (the wiki: 4 to 16 x sqrt(N) under 1M vectors): more lists = fewer vectors
+    # scanned per probe, a longer k-means and lower recall at the same nprobe
+    ivf_lists_per_sqrt_n: float = Field(default=4.0, gt=0)
+    ivf_nlist: int | None = Field(default=None, ge=1)  # a fixed list count instead; must not exceed N
+    # lists scanned per query: recall@10 against exact search rises with it, and so does query time; the
+    # build measures the recall this gives and records it in manifest.json
+    ivf_nprobe: int = Field(default=32, ge=1)
+    # k-means trains on this many sampled vectors per list (faiss warns under 39 a list); more = better
+    # cells, longer build
+    ivf_train_per_list: int = Field(default=40, ge=39)
+    # OpenMP threads per query search: one question scans too little to split, and on this 2-core machine
+    # under load a 20k flat search took 20 ms with 2 threads against 1.5 ms with 1 (threads wait on each
+    # other); raise it only for batch searches on an idle many-core machine
+    search_threads: int = Field(default=1, ge=1)
+    recall_queries: int = Field(default=200, ge=1)  # stored vectors used as queries to measure recall@10
+    seed: int = 1234  # training sample and recall queries: the same vectors give the same index
+
+
 class EngineSettings(_Section):
     url: str | None = None  # an OpenAI-compatible engine that runs elsewhere; None = start vLLM as a child
     engine_python: Path = Path(".venv-vllm/bin/python")  # the engine's own environment
@@ -193,6 +219,7 @@ class Settings(_Section):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)

@@ -9,7 +9,7 @@ vectors: a flat search scans every vector whatever the query, so content does no
 probe_retriever: the real serving path, load and questions, cold and warm. Cold means our build folder and
 tables were evicted first (pipelines.observability.page_cache), and each load stage notes how much of them
 really left the cache. Serving is a higher layer, so the retriever comes from the caller (`vetted io probe`
-passes serving's SafeRetriever: docstore, FAISS, tier table); the probe owns only what is measured and when.
+passes serving's SafeRetriever: FAISS, chunk rows, tier table); the probe owns only what is measured and when.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ def test_planted_confidential_documents_are_unsafe_and_never_indexed(ingested, t
     for canary in canaries:
         assert tier_by_path[canary["path"]] == "unsafe", canary
     indexed_text = "\n".join(c["text"] for c in chunks)
-    docstore = (build / "docstore.json").read_text()
+    lookup = (build / "chunks.sqlite").read_bytes()  # the rows the retriever reads, stored uncompressed
     for canary in canaries:
-        assert canary["canary"] not in indexed_text and canary["canary"] not in docstore
+        assert canary["canary"] not in indexed_text and canary["canary"].encode() not in lookup
 
 
 def test_changelog_tickets_are_kept_with_their_maintainers_addresses_redacted(ingested, test_corpus):

@@ -97,8 +97,8 @@ def test_no_planted_value_is_in_the_index_build_the_table_or_the_report(done):
     settings, run, rows = done
     build = current_build(settings.layout.root)
     files = [p for p in build.rglob("*") if p.is_file()]
-    # the FAISS index itself (default__vector_store.json), its docstore, the chunk table, the manifest
-    assert {p.name for p in files} >= {"default__vector_store.json", "docstore.json", "chunks.parquet"}
+    # the FAISS index itself, the chunk table and its lookup copy keyed by FAISS id, the manifest
+    assert {p.name for p in files} >= {"index.faiss", "chunks.parquet", "chunks.sqlite", "manifest.json"}
     for path in files:
         data = path.read_bytes()
         if path.suffix == ".parquet":  # compressed pages: read the values, not only the bytes
