@@ -3,6 +3,7 @@
 vetted io report RUN               runs/RUN/io_report.html (RUN: run id, run folder, profile or "latest")
 vetted io probe [--queries N]      index load (read vs mmap) and serving queries, cold and warm cache
 vetted io plan --profile RUN ...   bandwidth, capacity and checkpoint interval for a target scale
+vetted io scale --profile RUN ...  ingestion wall time and GPU-hours at a target scale on 1, 8, 64 GPUs
 """
 
 from __future__ import annotations
@@ -88,6 +89,35 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scale(args: argparse.Namespace) -> int:
+    from pipelines.cli.main import settings_from_args
+    from pipelines.observability.ingest_plan import (
+        ScaleTarget,
+        as_dict,
+        costs_from_profile,
+        format_scale,
+        plan_scale,
+    )
+    from pipelines.observability.profiler import find_profile, load_profile
+
+    try:
+        profile = load_profile(find_profile(args.profile, settings_from_args(args).work_dir))
+        gpus = [int(g) for g in args.gpus.split(",") if g.strip()]
+        target = ScaleTarget(
+            documents=args.documents,
+            gpus=gpus,
+            cores_per_gpu=args.cores_per_gpu,
+            gpu_embeddings_per_s=args.gpu_embeddings_per_s,
+            worker_speedup=args.worker_speedup,
+        )
+        costs = costs_from_profile(profile)
+        plans = plan_scale(costs, target)
+    except (ValueError, FileNotFoundError) as exc:  # a bad count, profile, or a profile that is not JSON
+        raise SystemExit(f"vetted io scale: {exc}") from exc
+    print(json.dumps(as_dict(costs, plans), indent=2) if args.json else format_scale(costs, target, plans))
+    return 0
+
+
 def _number(text: str) -> float:
     """Accepts 7e10, 70_000_000_000 and 70B / 7.5M / 120k for parameter and document counts."""
     scale = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}.get(text[-1:].lower())
@@ -152,3 +182,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)
+
+    p = io_sub.add_parser(
+        "scale",
+        help="ingestion wall time and GPU-hours at a target scale, from a measured run",
+        description="The model is in pipelines/observability/ingest_plan.py and README 'Ingestion at scale'.",
+    )
+    p.add_argument("--profile", required=True, help="run id, run folder or io_profile.json of a full run")
+    p.add_argument("--documents", type=_number, required=True, help="documents at the target scale, e.g. 10M")
+    p.add_argument("--gpus", default="1,8,64", help="GPU counts to plan for, comma-separated (0 = CPU only)")
+    p.add_argument("--cores-per-gpu", type=int, default=16, help="CPU cores that come with each GPU")
+    p.add_argument(
+        "--gpu-embeddings-per-s",
+        type=float,
+        default=5000.0,
+        help="MiniLM embeddings a second on one GPU (default 5000: issue 15's goal, not measured here)",
+    )
+    p.add_argument(
+        "--worker-speedup", type=float, default=1.0, help="one target core vs one core here (default 1)"
+    )
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_scale)
