@@ -39,7 +39,7 @@ from curation.connectors.folder import (
     FolderConnector,
     doc_id_for,
 )
-from curation.connectors.manifest import ManifestEntry, manifest_warnings, read_manifest
+from curation.connectors.manifest import ManifestEntry, manifest_warnings, read_corpus_manifest
 from curation.connectors.registry import PARSERS, parse_blob, parser_for
 from curation.connectors.text import CONFIG_SUFFIXES, HTML_SUFFIXES, TEXT_SUFFIXES, decode_bytes
 
@@ -65,5 +65,5 @@ __all__ = [
     "manifest_warnings",
     "parse_blob",
     "parser_for",
-    "read_manifest",
+    "read_corpus_manifest",
 ]

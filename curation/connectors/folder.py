@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.connectors.base import Blob, Context, Failed, Limits, ParseTimeout, Part, Unreadable
-from curation.connectors.manifest import ManifestEntry, manifest_warnings, read_manifest
+from curation.connectors.manifest import ManifestEntry, manifest_warnings, read_corpus_manifest
 from curation.connectors.registry import parse_blob, parser_for
 from curation.connectors.text import decode_bytes
 from curation.dates import date_from_content, parse_iso_date, ticket_date
@@ -84,7 +84,7 @@ class FolderConnector:
         self.legacy_encoding = legacy_encoding
         self.file_timeout_s = file_timeout_s
         self.limits = limits or Limits()
-        self.manifest = read_manifest(root)
+        self.manifest = read_corpus_manifest(root)
         self.warnings: list[str] = manifest_warnings(root, self.manifest, registry)
         self.units = 0  # what came in: one per file, one per line of a JSONL ticket file, one per child
 

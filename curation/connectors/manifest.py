@@ -24,7 +24,7 @@ class ManifestEntry:
     line: int = 0  # the manifest line it came from (for warnings)
 
 
-def read_manifest(root: Path) -> dict[str, ManifestEntry]:
+def read_corpus_manifest(root: Path) -> dict[str, ManifestEntry]:
     path = root / "manifest.jsonl"
     if not path.exists():
         return {}

@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curation.layout import WorkLayout
 from eval.bench import common
 
 DOCS_PER_CHUNKS = 5  # synthetic rows per synthetic document (tier table size = N / 5)
@@ -168,8 +169,9 @@ def write_documents(work: Path, n: int) -> None:
     table = pa.table(
         {"doc_id": docs, "tier": ["safe"] * len(docs), "updated": pa.nulls(len(docs), pa.date32())}
     )
-    work.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, work / "documents.parquet")
+    layout = WorkLayout(work)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, layout.documents)
 
 
 def measure(work: Path, reps: int) -> dict[str, Any]:

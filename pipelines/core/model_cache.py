@@ -70,7 +70,7 @@ def sha256_file(path: Path, chunk_bytes: int = 8 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(model_dir: Path) -> dict[str, object] | None:
+def read_model_manifest(model_dir: Path) -> dict[str, object] | None:
     """The manifest of a complete conversion, or None when the folder is missing or incomplete."""
     if not all((model_dir / name).is_file() for name in REQUIRED_FILES):
         return None
@@ -81,7 +81,7 @@ def read_manifest(model_dir: Path) -> dict[str, object] | None:
 def ensure_base_model(cache_dir: Path) -> Path:
     """Return `cache_dir/smollm2-135m-instruct/`, converting the GGUF into it first unless it is complete."""
     target = cache_dir / BASE_MODEL_NAME
-    manifest = read_manifest(target)
+    manifest = read_model_manifest(target)
     if manifest is not None:
         log.info(
             "base model reused from %s (converted in %.1f s)", target, manifest.get("convert_seconds", 0.0)
@@ -168,7 +168,7 @@ def _check_chat_template(model_dir: Path) -> None:
 
 def _publish(staging: Path, target: Path, is_complete: Callable[[Path], bool] | None = None) -> None:
     """Move a finished conversion into place; an incomplete leftover is moved aside first."""
-    done = is_complete or (lambda folder: read_manifest(folder) is not None)
+    done = is_complete or (lambda folder: read_model_manifest(folder) is not None)
     if target.exists():
         if done(target):
             return  # another process finished first; its copy is as good as ours
