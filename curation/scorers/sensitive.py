@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from functools import partial
+from typing import Any
 
 from curation.models import Document, ScoreResult, Span, mask_value
 from curation.scorers.base import Scorer
@@ -88,6 +90,15 @@ class SensitiveDataScorer(Scorer):
             raise ValueError(f"min_score must be in (0, 1] as presidio scores are (e.g. 0.5): {min_score}")
         if window_chars < 4 * WINDOW_OVERLAP_CHARS:
             raise ValueError(f"window_chars must be at least {4 * WINDOW_OVERLAP_CHARS}, got {window_chars}")
+        extra_email_domains, allowed_emails = tuple(extra_email_domains), tuple(allowed_emails)
+        public_sources = tuple(public_sources)  # each is read twice: here and by the engines below
+        # what pickling sends instead of the scorer (presidio's engines hold closures): a worker process
+        # rebuilds the engines from these (a process pool, a Ray worker)
+        self._arguments: dict[str, Any] = {
+            "min_score": min_score, "window_chars": window_chars, "max_spans": max_spans,
+            "extra_email_domains": extra_email_domains, "allowed_emails": allowed_emails,
+            "public_sources": public_sources,
+        }  # fmt: skip
         self.max_spans = max_spans
         self.public_sources = frozenset(public_sources)
         self._presidio = PresidioScanner(
@@ -96,6 +107,9 @@ class SensitiveDataScorer(Scorer):
             extra_email_domains=frozenset(d.lower() for d in extra_email_domains),
             allowed_emails=frozenset(e.lower() for e in allowed_emails),
         )
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return partial(SensitiveDataScorer, **self._arguments), ()
 
     # One document at a time (the base's score_batch): presidio's BatchAnalyzerEngine only batches spaCy's
     # tokenizer (nlp.pipe), and pass 1 runs no NLP while pass-2 snippets are a few hundred characters.

@@ -180,6 +180,20 @@ _MARKINGS_ANY_CASE = re.compile(
     r"|\bdo not (?:paste|post|share|forward) (?:it |this )?(?:into|in|to|with|outside) "
     r"(?:chat|slack|e-?mail|anyone|customers|externals?|the company)\b"
 )
+# Every alternative above opens with one of these words, so the (?i) regex is tried only where one stands in
+# the lower-cased text (~90 us -> ~10 us a 2 KB page that holds "do not " or "contains ").
+_ANY_CASE_MARKING = SecretPattern(
+    "confidential_marking",
+    _MARKINGS_ANY_CASE,
+    starts=tuple(
+        (word, (0,))
+        for word in ("attorney", "privileged", "confidential", "data", "classification", "contains", "do not")
+    ),
+)
+# The two letters (?i) matches with an ASCII one that lower() leaves apart: dotless ı (i), long ſ (s); found
+# by trying every code point (İ lowers to two characters, which the offset test in finditer catches). Where
+# one occurs a marking word could hide from str.find, so the regex then runs over the whole text.
+_FOLDS_TO_ASCII = ("\u0131", "\u017f")
 
 
 def find_secrets(text: str, ignored: Counter[str], lowered: str | None = None) -> list[Hit]:
@@ -204,14 +218,14 @@ def find_secrets(text: str, ignored: Counter[str], lowered: str | None = None) -
 def find_markings(text: str, lowered: str | None = None) -> list[Hit]:
     lowered = text.lower() if lowered is None else lowered
     kept = HitSet()  # "PRIVILEGED AND CONFIDENTIAL" is one marking, not two
-    regexes = []
+    matches: list[re.Match[str]] = []
     if any(t in text for t in _MARKING_TRIGGERS):
-        regexes.append(_MARKINGS_UPPER)
+        matches += _MARKINGS_UPPER.finditer(text)
     if any(t in lowered for t in _ANY_CASE_TRIGGERS):
-        regexes.append(_MARKINGS_ANY_CASE)
-    for regex in regexes:
-        for match in regex.finditer(text):
-            kept.add(Hit("confidential_marking", match.start(), match.end()))
+        folded = any(map(text.__contains__, _FOLDS_TO_ASCII))
+        matches += _MARKINGS_ANY_CASE.finditer(text) if folded else _ANY_CASE_MARKING.finditer(text, lowered)
+    for match in matches:
+        kept.add(Hit("confidential_marking", match.start(), match.end()))
     return kept.hits
 
 
