@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.layout import WorkLayout
+from curation.models import Tier
 from curation.tiers import TierView
 from pipelines.core.embedding import Embedder
 from pipelines.core.index_reader import OpenBuild
@@ -96,9 +97,11 @@ class SafeRetriever:
         query = self.embedder.encode([question])
         # Ask for more than top_k: some hits may fall to the floor or the tier check.
         found = self.opened.search(query, self.top_k * 3)[0]
+        tiers_now = self.tiers.tiers()  # one look at the tier files per question, not one per hit
         hits = []
         for score, row in found:
-            if score < self.min_similarity or self.tiers.tier(row["doc_id"]) != "safe":
+            now = tiers_now.get(row["doc_id"])  # None: a document no run has seen
+            if score < self.min_similarity or now is None or now.tier is not Tier.SAFE:
                 continue
             hits.append(
                 Hit(
