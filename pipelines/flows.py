@@ -6,7 +6,13 @@ a cache key would cost more than the stage.
 A run guards itself (pipelines.run_guards, settings [schedule]) so that it can run unattended: a stage is
 retried only for transient errors, one run at a time holds the work folder (a second one is skipped and ends
 in a Completed state named "Skipped"), and a failed run POSTs to the failure webhook. `vetted deploy` serves
-`scheduled_ingest_flow(settings)`: the same flow with the run's time limit."""
+`scheduled_ingest_flow(settings)`: the same flow with the run's time limit.
+
+`[ray] runner = "ray"` (`vetted ingest --runner ray`): `ingest_flow_for(settings)` gives the flow
+prefect-ray's RayTaskRunner, which connects to the cluster (or starts a local one) for the flow run, and the
+run computes its score and embed stages on it (pipelines.runners.ray_runner). The stage tasks are still
+called, not submitted: a stage reads and writes the run's in-memory state, which a Ray worker would only
+get a copy of, so the stages run in the flow's process and farm their work out to Ray themselves."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from pipelines import ingest
 from pipelines.core.settings import ScheduleSettings, Settings, load_settings
 from pipelines.observability.profiler import RunProfile
 from pipelines.run_guards import failure_payload, ingest_lock, lock_path, post_failure, retry_transient
+from pipelines.runners import runner_for
 
 SKIPPED = "Skipped"  # the state name of a run that found another ingestion holding the work folder
 
@@ -91,7 +98,10 @@ def ingest_flow(config: str | None = None, dotted: dict[str, Any] | None = None)
             # A returned state becomes the run's final state ("Skipped" in the UI); callers get its data.
             skipped: Any = Completed(name=SKIPPED, message=message, data={"skipped": True, "reason": message})
             return skipped
-        done = ingest.run(settings, corpus, settings.layout, run_stage=stage_runner(settings.schedule))
+        done = ingest.run(
+            settings, corpus, settings.layout, run_stage=stage_runner(settings.schedule),
+            runner=runner_for(settings),
+        )  # fmt: skip
     summary = done.summary
     logger.info(
         "inputs %d = %d documents + %d quarantined (accounted)",
@@ -103,9 +113,18 @@ def ingest_flow(config: str | None = None, dotted: dict[str, Any] | None = None)
     return summary
 
 
+def ingest_flow_for(settings: Settings) -> Flow[..., Any]:
+    """The ingestion flow on the task runner `[ray] runner` asks for (Prefect's default for local)."""
+    if settings.ray.runner != "ray":
+        return ingest_flow
+    from pipelines.runners.ray_runner import task_runner
+
+    return ingest_flow.with_options(task_runner=task_runner(settings.ray))
+
+
 def scheduled_ingest_flow(settings: Settings) -> Flow[..., Any]:
     """The ingestion flow with the run's time limit from [schedule] (what `vetted deploy` serves)."""
-    return ingest_flow.with_options(timeout_seconds=settings.schedule.timeout_s)
+    return ingest_flow_for(settings).with_options(timeout_seconds=settings.schedule.timeout_s)
 
 
 def publish_artifacts(summary: dict[str, Any], profile: RunProfile) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from pipelines.incremental import Changes, IngestState
 from pipelines.observability.fsio import atomic_write_json
 from pipelines.observability.io_report import write_io_report
 from pipelines.observability.profiler import RunProfile, StageHandle, new_run_id
+from pipelines.runners import LocalRunner, Runner
 
 UNCURATED_REASON = "uncurated_baseline"  # the baseline's one reason: indexed without curation
 
@@ -84,6 +86,7 @@ class IngestRun:
     embedder: Embedder
     registry: SourceRegistry
     profile: RunProfile
+    runner: Runner = field(default_factory=LocalRunner)  # where score and embed compute (pipelines.runners)
     loaded: stages.Loaded | None = None
     scores: stages.Scores = field(default_factory=dict)
     tiered: stages.Tiered | None = None
@@ -130,8 +133,11 @@ def run(
     embedder: Embedder | None = None,
     run_id: str | None = None,
     run_stage: StageRunner | None = None,
+    runner: Runner | None = None,
 ) -> IngestRun:
     """Run the stages the options ask for over `corpus` into `layout`; returns the finished run.
+    `run_stage` wraps each stage (the flow's Prefect tasks); `runner` computes the score and embed stages'
+    work (None: this process; pipelines.runners.ray_runner: a Ray cluster).
 
     Raises:
         AccountingError: the corpus's files and the documents read from them do not add up (nothing written).
@@ -148,6 +154,7 @@ def run(
         embedder=embedder or embedder_for(settings),
         registry=load_registry(settings.resolve(settings.paths.sources_file)),
         profile=RunProfile(run_id or new_run_id()),
+        runner=runner or LocalRunner(),
         state=IngestState(layout.ingest_state) if options.write_tables else None,
     )
     call = run_stage or _inline
@@ -202,7 +209,8 @@ def _score(run: IngestRun, st: StageHandle) -> None:
     steward = None
     if run.options.steward_overrides:  # decisions so far teach relevance (curation.feedback)
         steward = steward_exemplars(run.layout, chars=run.settings.curation.relevance_chars)
-    scorers = stages.build_scorers(run.settings, run.registry, run.embedder, steward)
+    build = partial(stages.build_scorers, run.settings, run.registry, steward=steward)
+    scorers = build(run.embedder)
     deps = incremental.score_deps(run.settings, run.embedder.model_label)
     stored = run.state.stored(run.versions, deps) if run.state is not None else {}
     relearned = incremental.drop_stale_relevance(stored, steward.key if steward else "none")
@@ -210,8 +218,9 @@ def _score(run: IngestRun, st: StageHandle) -> None:
     for scorer in scorers:
         if isinstance(scorer, DuplicateScorer):  # the signatures kept: only new text is shingled
             scorer.signatures = {hashes[i]: k.signature for i, k in stored.items() if k.signature is not None}
-    run.scores, seconds = stages.score_documents(
-        run.documents, scorers, {i: k.scores for i, k in stored.items()}
+    run.scores, seconds = run.runner.score(
+        run.documents, scorers, {i: k.scores for i, k in stored.items()}, build=build,
+        embedder=run.embedder, st=st,
     )
     if run.state is not None:  # kept before redaction edits the sensitive details in place
         sigs = next((s.signatures for s in scorers if isinstance(s, DuplicateScorer)), {})
@@ -270,9 +279,9 @@ def _chunk(run: IngestRun, st: StageHandle) -> None:
 
 
 def _embed(run: IngestRun, st: StageHandle) -> None:
-    stages.embed_chunks(run.nodes, run.embedder)
+    run.runner.embed(run.nodes, run.embedder, st=st)
     st.items(items_in=len(run.nodes), items_out=len(run.nodes))
-    st.note(device=run.embedder.device)
+    st.note(device=run.embedder.device, runner=run.runner.name)
 
 
 def _index(run: IngestRun, st: StageHandle) -> None:

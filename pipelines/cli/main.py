@@ -1,7 +1,8 @@
 """The `vetted` command line. Every subcommand has --help; flags override vetted.toml.
 
 vetted corpus demo|test [--out DIR]      build a corpus from Debian packages
-vetted ingest [--corpus DIR]             run the ingestion flow (curate, index, report, I/O profile)
+vetted ingest [--corpus DIR]             run the ingestion flow (curate, index, report, I/O profile);
+                                         --runner ray: its heavy stages on Ray (README "On Ray")
 vetted serve [--port P] [--model M]      start vLLM (base, tuned or a folder) and the chat API on loopback
 vetted demo                              all of the above, then three questions
 vetted deploy                            run the ingestion flow on the [schedule] (needs a Prefect server)
@@ -36,6 +37,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         flags["paths.work_dir"] = str(Path(args.work_dir).resolve())
     if getattr(args, "corpus", None):
         flags["paths.corpus_dir"] = str(Path(args.corpus).resolve())
+    if getattr(args, "runner", None):
+        flags["ray.runner"] = args.runner
     if getattr(args, "port", None):
         flags["serving.port"] = args.port
     if getattr(args, "model", None) and args.command == "serve":
@@ -57,11 +60,12 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.cli.demo import resolved_paths
-    from pipelines.flows import ingest_flow
+    from pipelines.flows import ingest_flow_for
 
     settings = settings_from_args(args)
     config = args.config if args.config and args.config.exists() else None
-    summary = ingest_flow(str(config) if config else None, resolved_paths(settings))
+    dotted = resolved_paths(settings) | {"ray.runner": settings.ray.runner}
+    summary = ingest_flow_for(settings)(str(config) if config else None, dotted)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -115,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ingest", help="curate a corpus, index its safe tier, write the report and I/O profile"
     )
     p.add_argument("--corpus", help="corpus folder (overrides paths.corpus_dir)")
+    p.add_argument("--runner", choices=["local", "ray"],
+                   help="local: this process; ray: score and embed on Ray (overrides ray.runner; "
+                   "README 'On Ray')")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("serve", help="start the vLLM engine and the chat API on loopback")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -195,17 +196,22 @@ class Embedder:
         # verbose=False: counting a long text is fine; the 256-token limit is the model's, not the counter's
         return lambda text: tok.encode(encodable(text), add_special_tokens=False, verbose=False)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(
+        self, texts: list[str], encode: Callable[[list[str]], np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Vectors of `texts`, from the cache where it holds them; `encode` runs the model on the others
+        (default: this process's, `self.encode`; the Ray runner passes its actor pool's)."""
+        encode = encode or self.encode
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
         if self.cache is None:
-            return self.encode(texts)
+            return encode(texts)
         keys = [text_key(t) for t in texts]
         known = self.cache.get_many(keys)
         missing = list(dict.fromkeys(k for k in keys if k not in known))
         if missing:
             text_of = dict(zip(keys, texts, strict=True))
-            fresh = self.encode([text_of[k] for k in missing])
+            fresh = encode([text_of[k] for k in missing])
             self.cache.put_many(zip(missing, fresh, strict=True))
             known.update(zip(missing, fresh, strict=True))
         return np.stack([known[k] for k in keys]).astype("float32", copy=False)

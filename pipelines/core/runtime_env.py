@@ -20,6 +20,9 @@ PROCESS_DEFAULTS = MappingProxyType(
         # The machine reaches no analytics endpoint; without this Prefect's temporary server logs a failed
         # send per run.
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Ray's usage report (to Anyscale) and Ray Data's usage collector, which queries a Prometheus on
+        # localhost:9090 and logs a traceback per query when none runs (the Ray runner, pipelines/runners).
+        "RAY_USAGE_STATS_ENABLED": "0",
     }
 )
 

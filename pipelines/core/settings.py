@@ -212,6 +212,29 @@ class ScheduleSettings(_Section):
         return value
 
 
+class RaySettings(_Section):
+    """`vetted ingest --runner ray`: the score and embed stages on a Ray cluster (pipelines.runners)."""
+
+    # local = every stage in this process; ray = scoring in partitions over Ray tasks and embedding as Ray
+    # Data over an actor pool. The same tiers and chunks either way; ray pays a cluster start (~10 s) and
+    # a model load per worker, so it wins on corpora of many thousands of documents, not on the test one.
+    runner: Literal["local", "ray"] = "local"
+    # A running cluster's head ("host:6379", "ray://host:10001", "auto" = the one this machine joined);
+    # None = start a local cluster for the run with the resources below, stopped when the run ends.
+    address: str | None = None
+    num_cpus: int = Field(default=2, ge=1)  # local cluster only: CPUs Ray may use (this machine has 2)
+    # local cluster only: shared-memory object store; documents and vectors pass through it. Small here
+    # (the test corpus needs a few MB); too small spills objects to disk, too large takes /dev/shm from
+    # the other processes of a shared machine.
+    object_store_mb: int = Field(default=400, ge=80)
+    # Scoring partitions (Ray tasks): more = more workers busy, and each builds its scorers once (~1-3 s:
+    # presidio, the embedding model), so a partition should hold at least a few hundred documents.
+    partitions: int = Field(default=4, ge=1)
+    # Embedding actors (Ray Data map_batches over an actor pool), each loading the model once; with GPUs in
+    # the cluster each takes one (num_gpus=1), so more actors than GPUs wait.
+    embed_actors: int = Field(default=2, ge=1)
+
+
 class Settings(_Section):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     domain: DomainSettings = Field(default_factory=DomainSettings)
@@ -224,6 +247,7 @@ class Settings(_Section):
     serving: ServingSettings = Field(default_factory=ServingSettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     base_dir: Path = Field(default=Path("."), exclude=True)  # relative paths resolve against this
 

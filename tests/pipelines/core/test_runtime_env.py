@@ -12,7 +12,11 @@ from pipelines.core.runtime_env import PROCESS_DEFAULTS, configure_process_envir
 def test_defaults_are_set_where_unset_and_exported_values_win():
     env = {"HF_HUB_OFFLINE": "0", "PATH": "/bin"}
     added = configure_process_environment(env)
-    assert added == {"TOKENIZERS_PARALLELISM": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    assert added == {
+        "TOKENIZERS_PARALLELISM": "false",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     assert env == {"HF_HUB_OFFLINE": "0", "PATH": "/bin", **added}
     assert configure_process_environment(env) == {}  # a second call changes nothing
 
