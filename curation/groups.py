@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from curation.models import Tier
@@ -37,14 +37,8 @@ class Group:
     doc_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "reason": self.reason,
-            "documents": self.documents,
-            "tiers": self.tiers,
-            "examples": self.examples,
-            "outcomes": self.outcomes,
-        }
+        """What the report and the API show: everything but the member ids."""
+        return {k: v for k, v in asdict(self).items() if k != "doc_ids"}
 
 
 def needs_a_steward(

@@ -13,6 +13,7 @@ Every run writes `rule_applied` lines into the audit log: how many documents eac
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from curation.groups import needs_a_steward
@@ -45,21 +46,20 @@ class StewardGroups:
         found = needs_a_steward(rows, self._policy(), overridden=self.db.overrides())
         return {"total": len(found), "groups": [g.to_dict() for g in found[:limit]]}
 
-    def rules(self) -> list[dict[str, Any]]:
-        """Every rule, newest first, with the documents of the last run it matches."""
-        rows = self.service.listing()
-        matched: dict[tuple[str, str], int] = {}
-        for row in rows:
-            for reason in row["reasons"] or []:
-                matched[(row["source"], reason)] = matched.get((row["source"], reason), 0) + 1
+    def rules(self, rule_id: int | None = None) -> list[dict[str, Any]]:
+        """Every rule (or only `rule_id`), newest first, with the documents of the last run it matches."""
+        matched = Counter(
+            (row["source"], reason) for row in self.service.listing() for reason in row["reasons"] or []
+        )
         return [
             {
                 **r,
                 "at": views.iso_time(r["at"]),
                 "retired_at": views.iso_time(r["retired_at"]) if r["retired_at"] else None,
-                "documents": matched.get((r["source"], r["reason"]), 0),
+                "documents": matched[(r["source"], r["reason"])],
             }
             for r in self.db.rule_rows()
+            if rule_id is None or r["id"] == rule_id
         ]
 
     def add_rule(self, *, source: str, reason: str, decision: str, who: str, why: str) -> dict[str, Any]:
@@ -85,7 +85,7 @@ class StewardGroups:
                 change, chunks = self._take_out(rule, rows, who)
         build = index_store.current_build(self.service.work_dir)
         return {
-            "rule": self._row(rule),
+            "rule": self.rules(rule.id)[0],
             "documents": len(matching),
             "applies": "now" if decision == "reject" else "next run",
             "index_change": change,
@@ -102,8 +102,8 @@ class StewardGroups:
             return "none", 0
         build = index_store.current_build(self.service.work_dir)
         assert build is not None
-        chunks = index_store.read_chunks(build, ["doc_id"])["doc_id"].to_pylist()
-        n = sum(1 for d in chunks if d in set(out))
+        leaving = set(out)
+        n = sum(1 for d in index_store.read_chunks(build, ["doc_id"])["doc_id"].to_pylist() if d in leaving)
         try:
             index_store.remove_documents(self.service.work_dir, out)
         except Exception as exc:
@@ -116,7 +116,4 @@ class StewardGroups:
     def retire_rule(self, rule_id: int, *, who: str, why: str) -> dict[str, Any]:
         """Retire a rule (curation.steward.UnknownRule when none is active under this id)."""
         retired = self.db.retire_rule(rule_id, who=who, why=why.strip())
-        return next(r for r in self.rules() if r["id"] == retired.id)
-
-    def _row(self, rule: GroupRule) -> dict[str, Any]:
-        return next(r for r in self.rules() if r["id"] == rule.id)
+        return self.rules(retired.id)[0]

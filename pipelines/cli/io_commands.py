@@ -126,6 +126,9 @@ def _number(text: str) -> float:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this area's subcommands to the `vetted` parser."""
+    # the plan's own defaults, not a copy of them (the module imports nothing heavy)
+    from pipelines.observability.ingest_plan import DEFAULT_CORES_PER_GPU, DEFAULT_GPU_EMBEDDINGS_PER_S
+
     io = sub.add_parser(
         "io",
         help="storage I/O: reports, probes and sizing",
@@ -191,12 +194,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--profile", required=True, help="run id, run folder or io_profile.json of a full run")
     p.add_argument("--documents", type=_number, required=True, help="documents at the target scale, e.g. 10M")
     p.add_argument("--gpus", default="1,8,64", help="GPU counts to plan for, comma-separated (0 = CPU only)")
-    p.add_argument("--cores-per-gpu", type=int, default=16, help="CPU cores that come with each GPU")
+    p.add_argument(
+        "--cores-per-gpu", type=int, default=DEFAULT_CORES_PER_GPU, help="CPU cores that come with each GPU"
+    )
     p.add_argument(
         "--gpu-embeddings-per-s",
         type=float,
-        default=5000.0,
-        help="MiniLM embeddings a second on one GPU (default 5000: issue 15's goal, not measured here)",
+        default=DEFAULT_GPU_EMBEDDINGS_PER_S,
+        help="MiniLM embeddings a second on one GPU (default: issue 15's goal, not measured here)",
     )
     p.add_argument(
         "--worker-speedup", type=float, default=1.0, help="one target core vs one core here (default 1)"
