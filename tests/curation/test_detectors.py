@@ -94,7 +94,11 @@ def test_vendor_tokens_from_detect_secrets_rules(scorer, reason, token):
 def test_a_password_told_in_prose_is_a_secret_and_prose_about_passwords_is_not(scorer):
     result, raw = _found(scorer, "Marta: the guest wifi password is Tq7-ahX29pe (changes monthly)")
     assert raw == {"secret_password_assignment": ["Tq7-ahX29pe"]}
-    clean, _ = _found(scorer, "The password is required. Your password was reset. Set the Token= setting.")
+    result, raw = _found(scorer, "Liam: the wifi password is cofBIy%jpVNUWck")  # no digit, mixed case
+    assert raw == {"secret_password_assignment": ["cofBIy%jpVNUWck"]}
+    prose = ("The password is required. Your password was reset. Set the Token= setting. "
+             "The password is Mandatory.")
+    clean, _ = _found(scorer, prose)
     assert clean.reasons == [], clean.details
 
 
@@ -202,11 +206,21 @@ def test_new_reasons_take_their_policy_actions():
         "(02) 9876 5432",  # Sydney
         "+61 2 9876 5432",
         "+442079460958",  # E.164
+        "+33 (0)5 82 49 73 12",  # the French trunk 0 in brackets: one of its groups, not a list of digits
     ],
 )
 def test_phone_numbers_in_national_and_international_layouts(scorer, number):
     result, raw = _found(scorer, f"For the handover, the number is {number} until Friday.")
     assert result.reasons == ["pii_phone"] and raw == {"pii_phone": [number]}
+
+
+def test_a_bare_number_after_text_or_txt_is_a_phone_and_a_bare_number_in_prose_is_not(scorer):
+    for text, number in (("If the build breaks, text 6504727347 and ask for Logan.", "6504727347"),
+                         ("txt me on 4155550100 when you land", "4155550100")):
+        result, raw = _found(scorer, text)
+        assert raw == {"pii_phone": [number]}, text
+    clean, _ = _found(scorer, "The upload finished after 6504727347 bytes; see the log text for details.")
+    assert clean.reasons == [], clean.details
 
 
 def test_isbns_dates_versions_and_ports_are_not_phones(scorer):

@@ -116,6 +116,9 @@ _ISO_DATE = re.compile(r"\(?\d{4}-\d\d-\d\d")  # (2024-01-15 in changelogs
 _DOTTED = re.compile(r"\(?(\d+(?:\.\d+){2,})")
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")  # 93.184.216.34: the IP recognizer's to judge
 _GROUP = re.compile(r"\d+")
+# The trunk prefix some countries print in brackets after the country code: +33 (0)5 82 49 73 12,
+# +44 (0)20 7946 0958. Dialled from abroad it is left out, so it is no group of the number.
+_BRACKETED_TRUNK = re.compile(r"^(\+\d{1,3})[ ]?\(0\)")
 # 00 + country code + a subscriber number of 8 or more: "0049 0307" in a Unicode table is two code points
 MIN_IDD_DIGITS = 11
 PARSE_CACHE_SIZE = 4096  # distinct clusters remembered: tables and templates repeat the same numbers
@@ -127,7 +130,7 @@ def _not_a_phone(raw: str) -> bool:
         return True
     # Lists of small numbers (0 1 1 2 3 5 8 13, 40.0 42.0 45.0): a phone number has at most one one-digit
     # group after its country code (+33 1 42 68 53 00, 1 800 555 0199).
-    groups = _GROUP.findall(raw)[1 if raw[0] == "+" else 0 :]
+    groups = _GROUP.findall(_BRACKETED_TRUNK.sub(r"\1 ", raw))[1 if raw[0] == "+" else 0 :]
     if sum(len(g) == 1 for g in groups) >= 2:
         return True
     # Versions: binutils (2.39.90.20230110-1), chromium 156.0.8078.108. Dotted phone numbers (881.428.6570,
@@ -149,7 +152,8 @@ class ShapedPhoneRecognizer(pr.PhoneRecognizer):
     STRONG_SCORE = 0.6
     # presidio's list without "number": "version number 20240115" is no phone
     CONTEXT = ["phone", "telephone", "tel", "cell", "cellphone", "mobile", "call", "fax", "whatsapp",
-               "ring", "sms", "callback", "telefon", "téléphone", "appelez", "handy"]  # fmt: skip
+               "ring", "sms", "text", "txt", "callback", "telefon", "téléphone", "appelez",
+               "handy"]  # fmt: skip
 
     # presidio's regions plus JP, AU, ES, IT, NL, MX and ZA national layouts ("03-1234-5678", "(02) 9876
     # 5432"); one region reads all of NANP (CA included). Each region costs ~0.1 ms per new digit cluster.

@@ -133,13 +133,14 @@ SECRET_PATTERNS: tuple[SecretPattern, ...] = (
             ("token", (0, 4, 5, 6, 7)),  # token, authtoken, auth_token, accesstoken, access_token
         ),
     ),
-    # In prose: "the wifi password is eWJe-4MB8w". A digit is required, so "the password is required."
-    # and "password was reset" stay prose.
+    # In prose: "the wifi password is eWJe-4MB8w". The value needs a digit or a capital after a small
+    # letter (cofBIy%jpVNUWck), as generated and chosen passwords have, so "the password is required." and
+    # "password was reset" stay prose.
     SecretPattern(
         "secret_password_assignment",
         re.compile(
             r"(?i)\b(?:password|passwd|passphrase)[ \t]+(?:is|was)[ \t]+"
-            r"(?P<bare>(?=\S*\d)[^\s\"'`,;()]{8,64})"
+            r"(?P<bare>(?=\S*\d|(?-i:\S*[a-z]\S*[A-Z]))[^\s\"'`,;()]{8,64})"
         ),
         starts=(("pass", (0,)),),
     ),
