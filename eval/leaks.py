@@ -22,7 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipelines.core.index_store import current_build
+from pipelines.core.index_files import current_build
 from serving.retriever import Hit
 
 CANARIES_FILE = "canaries.jsonl"

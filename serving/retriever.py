@@ -17,8 +17,8 @@ from curation.layout import WorkLayout
 from curation.models import Tier
 from curation.tiers import TierView
 from pipelines.core.embedding import Embedder
+from pipelines.core.index_files import current_build, pointer_stamp
 from pipelines.core.index_reader import OpenBuild
-from pipelines.core.index_store import current_build, pointer_stamp
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 from curation.groups import needs_a_steward
 from curation.policy import GroupRule, TierPolicy, check_rule, load_policy
 from curation.tiers import rejected_by_rules
-from pipelines.core import index_store
+from pipelines.core import index_files, index_store
 from serving import steward_views as views
 from serving.steward_service import IndexUpdateFailed, StewardService
 
@@ -83,7 +83,7 @@ class StewardGroups:
             change, chunks = "none", 0
             if decision == "reject":
                 change, chunks = self._take_out(rule, rows, who)
-        build = index_store.current_build(self.service.work_dir)
+        build = index_files.current_build(self.service.work_dir)
         return {
             "rule": self.rules(rule.id)[0],
             "documents": len(matching),
@@ -100,10 +100,10 @@ class StewardGroups:
         out = sorted(d for d in rejected if d in indexed)
         if not out:
             return "none", 0
-        build = index_store.current_build(self.service.work_dir)
+        build = index_files.current_build(self.service.work_dir)
         assert build is not None
         leaving = set(out)
-        n = sum(1 for d in index_store.read_chunks(build, ["doc_id"])["doc_id"].to_pylist() if d in leaving)
+        n = sum(1 for d in index_files.read_chunks(build, ["doc_id"])["doc_id"].to_pylist() if d in leaving)
         try:
             index_store.remove_documents(self.service.work_dir, out)
         except Exception as exc:

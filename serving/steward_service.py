@@ -28,7 +28,7 @@ from curation.models import Document, Override, Tier
 from curation.steward import StewardDB
 from curation.table import read_documents
 from curation.tiers import rejected_by_rules
-from pipelines.core import index_store
+from pipelines.core import index_files, index_store
 from pipelines.core.embedding import Embedder
 from pipelines.core.settings import Settings
 from serving import steward_views as views
@@ -143,15 +143,15 @@ class StewardService:
         return views.document_view(row, text, details, indexed=doc_id in self.indexed_hashes())
 
     def indexed_hashes(self) -> dict[str, str]:
-        build = index_store.current_build(self.work_dir)
-        return index_store.read_manifest(build)["document_hashes"] if build else {}
+        build = index_files.current_build(self.work_dir)
+        return index_files.read_manifest(build)["document_hashes"] if build else {}
 
     def summary(self) -> dict[str, Any]:
         """Everything the charts need: tiers over runs and now, score and age distributions, top reasons."""
         rows = self._rows()
         runs = self.run_summaries()
-        build = index_store.current_build(self.work_dir)
-        manifest = index_store.read_manifest(build) if build else {}
+        build = index_files.current_build(self.work_dir)
+        manifest = index_files.read_manifest(build) if build else {}
         return {
             "documents": len(rows),
             "latest_run": runs[-1] if runs else None,
@@ -221,7 +221,7 @@ class StewardService:
             except Exception as exc:
                 self.db.log(who=who, action="index_update_failed", doc_id=doc_id, detail=repr(exc)[:500])
                 raise IndexUpdateFailed(f"override stored; the index update failed: {exc}") from exc
-            build = index_store.current_build(self.work_dir)
+            build = index_files.current_build(self.work_dir)
             if change != "none":
                 detail = f"{chunks} chunk(s) {change}; build {build.name if build else '-'}"
                 self.db.log(who=who, action=f"index_{change}", doc_id=doc_id, detail=detail)
@@ -234,9 +234,9 @@ class StewardService:
         if tier is not Tier.SAFE:
             if indexed is None:
                 return "none", 0
-            build = index_store.current_build(self.work_dir)
+            build = index_files.current_build(self.work_dir)
             assert build is not None
-            chunks = index_store.read_chunks(build, ["doc_id"])
+            chunks = index_files.read_chunks(build, ["doc_id"])
             n = pc.sum(pc.equal(chunks["doc_id"], doc_id)).as_py() or 0
             index_store.remove_documents(self.work_dir, [doc_id])
             return "removed", int(n)

@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: Any) -> int:
     from eval.build_qa import python_faq_pairs
     from pipelines.core.embedding import embedder_for
-    from pipelines.core.index_store import read_faiss, read_manifest, write_build_arrays
+    from pipelines.core.index_files import read_faiss, read_manifest
+    from pipelines.core.index_store import write_build_arrays
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     settings = common.settings_for(work, work, **{"embedding.cache": False})

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from eval.build_qa import python_faq_pairs
     from eval.harness import EvalContext
-    from pipelines.core.index_store import current_build, read_faiss
+    from pipelines.core.index_files import current_build, read_faiss
     from serving.retriever import SafeRetriever
 
     corpus = common.corpus(args.corpus)

@@ -80,7 +80,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
 def _prepare(settings: Any, config: str | None) -> None:
     """The demo corpus, curated and indexed, unless the work folder already has an index to train from."""
     from pipelines.cli.demo import resolved_paths
-    from pipelines.core.index_store import current_build
+    from pipelines.core.index_files import current_build
     from pipelines.fixtures.build import build_corpus
     from pipelines.flows import ingest_flow
 

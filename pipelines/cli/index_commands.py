@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def current_index(work_dir: Path) -> dict[str, Any]:
     """The build index/CURRENT names, with one row per document it holds (from its chunk table)."""
-    from pipelines.core.index_store import current_build, read_chunks, read_manifest
+    from pipelines.core.index_files import current_build, read_chunks, read_manifest
 
     build = current_build(work_dir)
     if build is None:
@@ -71,7 +71,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from pipelines.cli.main import settings_from_args
-    from pipelines.core.index_store import read_history
+    from pipelines.core.index_files import read_history
 
     work_dir = settings_from_args(args).work_dir
     if not (work_dir / "index").is_dir():

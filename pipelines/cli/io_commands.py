@@ -25,7 +25,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     from pipelines.cli.main import settings_from_args
-    from pipelines.core.index_store import current_build
+    from pipelines.core.index_files import current_build
     from pipelines.observability.io_report import write_io_report
     from pipelines.observability.probe import probe_index, probe_retriever
     from pipelines.observability.profiler import PROFILE_FILE, RunProfile, new_run_dir

@@ -1,5 +1,5 @@
 """A build opened for queries (serving's retriever, the tests): the FAISS index and the chunk rows of the
-hits. pipelines.core.index_store owns the files; this module only reads them."""
+hits. pipelines.core.index_store writes the files; pipelines.core.index_files reads them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from pipelines.core.index_files import ROWS_FILE, check_format, read_faiss, read_manifest
 from pipelines.core.index_rows import RowLookup
-from pipelines.core.index_store import ROWS_FILE, check_format, read_faiss, read_manifest
 
 
 class OpenBuild:

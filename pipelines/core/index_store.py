@@ -1,4 +1,4 @@
-"""The one owner of the index format: pipelines write through it, serving reads through it.
+"""The one writer of the index format; pipelines.core.index_files is its read side (paths, manifest, FAISS).
 
 A build lives in `index/<build-id>/`: `index.faiss` (inner product on normalised vectors, i.e. cosine; exact
 or IVF by size, pipelines.core.index_faiss), `chunks.parquet` (the chunk table of record, one row per vector,
@@ -45,22 +45,28 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from llama_index.core.schema import TextNode
 
-from curation.layout import WorkLayout, time_ordered_id
+from curation.layout import time_ordered_id
 from pipelines.core import index_faiss
+from pipelines.core.index_files import (
+    CHUNKS_FILE,
+    CURRENT,
+    FAISS_FILE,
+    FORMAT,
+    HISTORY,
+    LOCK,
+    ROWS_FILE,
+    check_format,
+    chunk_table,
+    current_build,
+    index_root,
+    read_manifest,
+)
 from pipelines.core.index_rows import write_rows
 from pipelines.core.settings import IndexSettings
 from pipelines.observability.fsio import atomic_write_json, atomic_write_text, fsync_path
 from pipelines.observability.recorder import IoRecorder
 
 log = logging.getLogger(__name__)
-
-CURRENT = "CURRENT"
-LOCK = ".lock"
-HISTORY = "history.jsonl"  # one line per build made current, kept after old builds are pruned
-FAISS_FILE = "index.faiss"
-CHUNKS_FILE = "chunks.parquet"
-ROWS_FILE = "chunks.sqlite"
-FORMAT = 2  # manifest "format": 2 = index.faiss + chunks.sqlite (1 was LlamaIndex's docstore.json)
 
 
 @dataclass(slots=True)
@@ -70,18 +76,6 @@ class BuildInfo:
     n_chunks: int
     n_documents: int
     seconds: float
-
-
-def index_root(work_dir: Path) -> Path:
-    return WorkLayout(work_dir).index_dir
-
-
-def current_build(work_dir: Path) -> Path | None:
-    pointer = index_root(work_dir) / CURRENT
-    if not pointer.exists():
-        return None
-    build = index_root(work_dir) / pointer.read_text(encoding="utf-8").strip()
-    return build if build.is_dir() else None
 
 
 def write_build(
@@ -100,7 +94,7 @@ def write_build(
     the defaults vetted.toml's [index] documents)."""
     vectors = _vectors_of(nodes, dimension)
     return write_build_arrays(
-        work_dir, _chunk_table(nodes), vectors, model=model, doc_hashes=doc_hashes, settings=settings,
+        work_dir, chunk_table(nodes), vectors, model=model, doc_hashes=doc_hashes, settings=settings,
         index=index, keep_builds=keep_builds, recorder=recorder,
     )  # fmt: skip
 
@@ -117,7 +111,7 @@ def write_build_arrays(
     keep_builds: int = 3,
     recorder: IoRecorder | None = None,
 ) -> BuildInfo:
-    """`write_build` from a chunk table (`_chunk_table`'s columns, less faiss_id) and its vectors row for
+    """`write_build` from a chunk table (`chunk_table`'s columns, less faiss_id) and its vectors row for
     row: what a million chunks can go through without a million node objects (eval.bench.scale)."""
     start = time.perf_counter()
     index = index or IndexSettings()
@@ -291,7 +285,7 @@ def _derive(
             first = int(pc.max(chunks["faiss_id"]).as_py() or 0) + 1 if chunks.num_rows else 0
             ids = np.arange(first, first + len(nodes), dtype=np.int64)
             faiss_index.add_with_ids(vectors, ids)
-            added = _chunk_table(nodes).append_column("faiss_id", pa.array(ids))
+            added = chunk_table(nodes).append_column("faiss_id", pa.array(ids))
             table = pa.concat_tables([kept, added.cast(kept.schema)])
         index_faiss.tune(faiss_index, spec)
         # an IVF keeps the base's cells: measure what they give on the new content (flat is exact: no vectors)
@@ -383,35 +377,6 @@ def _append_history(root: Path, manifest: dict[str, Any], size: int) -> None:
         os.fsync(fh.fileno())
 
 
-def read_history(work_dir: Path) -> list[dict[str, Any]]:
-    """Every build made current, oldest first (index/history.jsonl); a torn last line is skipped."""
-    path = index_root(work_dir) / HISTORY
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return entries
-
-
-def _chunk_table(nodes: list[TextNode]) -> pa.Table:
-    return pa.table(
-        {
-            "node_id": [n.node_id for n in nodes],
-            "doc_id": [n.metadata["doc_id"] for n in nodes],
-            "chunk_no": [int(n.metadata.get("chunk_no", 0)) for n in nodes],
-            "title": [n.metadata.get("title", "") for n in nodes],
-            "source": [n.metadata.get("source", "") for n in nodes],
-            "path": [n.metadata.get("path", "") for n in nodes],
-            "location": pa.array([n.metadata.get("location") for n in nodes], pa.string()),
-            "text": [n.text for n in nodes],
-        }
-    )
-
-
 def _prune(root: Path, *, keep: int) -> None:
     current = (root / CURRENT).read_text(encoding="utf-8").strip()
     builds = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -420,54 +385,3 @@ def _prune(root: Path, *, keep: int) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def pointer_stamp(work_dir: Path) -> tuple[int, int] | None:
-    """Identity of index/CURRENT (inode, mtime): one stat tells a reader that another build was swapped in."""
-    try:
-        st = os.stat(index_root(work_dir) / CURRENT)
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns
-
-
-def read_chunks(build: Path, columns: list[str] | None = None) -> pa.Table:
-    return pq.read_table(build / CHUNKS_FILE, columns=columns)
-
-
-def read_manifest(build: Path) -> dict[str, Any]:
-    return json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-
-
-def check_format(build: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest, when the build is of the format this code reads and writes."""
-    if manifest.get("format") != FORMAT:
-        raise RuntimeError(f"index build {build.name} is an older format: run `vetted ingest` to rebuild it")
-    return manifest
-
-
-def faiss_file(build: Path) -> Path:
-    return build / FAISS_FILE
-
-
-def read_faiss(build: Path, *, mmap: bool = False, manifest: dict[str, Any] | None = None) -> faiss.Index:
-    """The raw FAISS index of a build, with the search parameters its manifest recorded.
-
-    mmap=True maps the vectors and pages them in as searches touch them: a flat index's with
-    IO_FLAG_MMAP_IFC, an IVF's inverted lists with IO_FLAG_MMAP (which maps only IVF lists; it cannot
-    combine with the other, faiss reads one or the other), both read-only.
-    """
-    spec = (manifest or read_manifest(build)).get("index", {"kind": "flat"})
-    flags = 0
-    if mmap:
-        flags = faiss.IO_FLAG_MMAP if spec["kind"] == "ivf" else faiss.IO_FLAG_MMAP_IFC
-        flags |= faiss.IO_FLAG_READ_ONLY
-    index = faiss.read_index(str(faiss_file(build)), flags)
-    index_faiss.tune(index, spec)
-    return index
-
-
-def chunk_vectors(build: Path) -> tuple[pa.Table, np.ndarray]:
-    """A build's chunks with their vectors, row for row (float32, normalised: dot product = cosine), by
-    each row's faiss_id, so the rows line up after overrides deleted and added vectors."""
-    chunks = read_chunks(build)
-    index = read_faiss(build)
-    return chunks, index_faiss.all_vectors(index, np.asarray(chunks["faiss_id"], dtype=np.int64))

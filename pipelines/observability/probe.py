@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from pipelines.core.embedding import Embedder, embedder_for
-from pipelines.core.index_store import current_build, read_faiss
+from pipelines.core.index_files import current_build, read_faiss
 from pipelines.core.settings import Settings
 from pipelines.observability.page_cache import evict, eviction_summary
 from pipelines.observability.profiler import RunProfile

@@ -17,7 +17,7 @@ What goes in:
   no-source answer (`pipelines.core.prompt.NO_SAFE_CONTEXT`).
 
 Distractors are the chunks nearest the gold chunk in the current index build (dot product of the stored,
-normalised MiniLM vectors, read through `pipelines.core.index_store.chunk_vectors`), from other documents:
+normalised MiniLM vectors, read through `pipelines.core.index_files.chunk_vectors`), from other documents:
 what the retriever would put next to the gold source, without loading the embedder or importing serving. The
 gold source takes a seeded random position among them and the target cites it as [n].
 
@@ -43,7 +43,7 @@ from curation.layout import WorkLayout
 from curation.models import Tier
 from curation.table import read_documents
 from curation.tiers import current_tiers
-from pipelines.core.index_store import chunk_vectors, current_build
+from pipelines.core.index_files import chunk_vectors, current_build
 from pipelines.core.prompt import NO_SAFE_CONTEXT, PromptSource, build_prompt
 from pipelines.observability.fsio import atomic_write_bytes, atomic_write_json
 from pipelines.observability.recorder import IoRecorder

@@ -9,7 +9,7 @@ import shutil
 import pyarrow.parquet as pq
 
 from curation.models import Tier
-from pipelines.core.index_store import current_build, read_chunks
+from pipelines.core.index_files import current_build, read_chunks
 from serving.steward_service import StewardService
 from tests.conftest import REPO_ROOT, TODAY, settings_for
 

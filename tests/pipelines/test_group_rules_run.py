@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 
 from curation.steward import StewardDB
 from pipelines import ingest
-from pipelines.core.index_store import current_build, read_chunks
+from pipelines.core.index_files import current_build, read_chunks
 from tests.conftest import settings_for
 from tests.pipelines.test_incremental import _write, corpus  # noqa: F401 (the fixture)
 

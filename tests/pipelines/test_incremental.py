@@ -18,7 +18,7 @@ import pytest
 from curation.models import Tier
 from curation.steward import StewardDB
 from pipelines import ingest
-from pipelines.core.index_store import current_build, read_chunks, read_manifest
+from pipelines.core.index_files import current_build, read_chunks, read_manifest
 from pipelines.incremental import IngestState, code_hash
 from serving.retriever import SafeRetriever
 from tests.conftest import REPO_ROOT, settings_for

@@ -13,7 +13,7 @@ from curation.connectors import FolderConnector
 from curation.layout import WorkLayout
 from eval import workdirs
 from pipelines import ingest
-from pipelines.core.index_store import current_build
+from pipelines.core.index_files import current_build
 from tests.conftest import REPO_ROOT, settings_for
 
 PAGES = {

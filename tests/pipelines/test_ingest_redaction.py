@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines import ingest
-from pipelines.core.index_store import current_build
+from pipelines.core.index_files import current_build
 from tests.conftest import settings_for
 
 PARAGRAPHS = {

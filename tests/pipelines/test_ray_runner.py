@@ -21,7 +21,7 @@ import pytest
 import ray
 
 from pipelines import ingest
-from pipelines.core.index_store import chunk_vectors
+from pipelines.core.index_files import chunk_vectors
 from pipelines.runners.ray_runner import RayRunner, RayUnreachable, partitions
 from tests.conftest import settings_for
 from tests.pipelines.test_incremental import _write, corpus  # noqa: F401 (the fixture)

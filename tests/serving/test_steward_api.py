@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, TypeAdapter
 
-from pipelines.core.index_store import current_build
+from pipelines.core.index_files import current_build
 from pipelines.core.settings import load_settings
 from serving.auth import TOKEN_ENV, steward_token
 from serving.main import create_app

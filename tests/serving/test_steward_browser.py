@@ -15,7 +15,7 @@ import pytest
 
 from curation.steward import StewardDB
 from pipelines.cli.main import main
-from pipelines.core.index_store import current_build, read_chunks
+from pipelines.core.index_files import current_build, read_chunks
 from serving.engine import free_port
 from serving.rag import ChatService, make_llm
 from serving.retriever import SafeRetriever

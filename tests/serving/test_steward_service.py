@@ -12,7 +12,7 @@ import pytest
 
 from curation.models import Tier
 from curation.steward import StewardDB
-from pipelines.core.index_store import current_build, read_chunks
+from pipelines.core.index_files import current_build, read_chunks
 from serving.retriever import SafeRetriever
 from serving.steward_service import StewardService, UnknownDocument
 from tests.serving.steward_workdir import EMAIL, make_work_dir, retier

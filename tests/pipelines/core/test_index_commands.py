@@ -8,7 +8,8 @@ import json
 import pytest
 
 from pipelines.cli.main import main
-from pipelines.core.index_store import current_build, read_history, read_manifest, remove_documents
+from pipelines.core.index_files import current_build, read_history, read_manifest
+from pipelines.core.index_store import remove_documents
 from tests.serving.steward_workdir import documents, make_work_dir
 
 

@@ -12,16 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from pipelines.core import index_faiss
+from pipelines.core.index_files import chunk_vectors, current_build, read_faiss, read_manifest
 from pipelines.core.index_reader import OpenBuild
-from pipelines.core.index_store import (
-    chunk_vectors,
-    current_build,
-    read_faiss,
-    read_manifest,
-    remove_documents,
-    reusable_documents,
-    write_build_arrays,
-)
+from pipelines.core.index_store import remove_documents, reusable_documents, write_build_arrays
 from pipelines.core.settings import IndexSettings, load_settings
 
 DIM = 32

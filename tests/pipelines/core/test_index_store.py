@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.core.index_files import current_build, read_chunks, read_faiss, read_manifest
 from pipelines.core.index_reader import OpenBuild
-from pipelines.core.index_store import (
-    add_documents,
-    current_build,
-    read_chunks,
-    read_faiss,
-    read_manifest,
-    remove_documents,
-)
+from pipelines.core.index_store import add_documents, remove_documents
 from pipelines.observability.recorder import IoRecorder
 from pipelines.stages import chunk_documents, embed_chunks
 from serving.retriever import SafeRetriever

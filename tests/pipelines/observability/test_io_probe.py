@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from llama_index.core.schema import TextNode
 
-from pipelines.core.index_store import faiss_file, read_faiss, write_build
+from pipelines.core.index_files import faiss_file, read_faiss
+from pipelines.core.index_store import write_build
 from pipelines.core.settings import load_settings
 from pipelines.observability.page_cache import evict
 from pipelines.observability.probe import probe_index, probe_retriever
