@@ -17,15 +17,14 @@ Runs are incremental (pipelines.incremental): a run compares its documents with 
 (new, changed, unchanged, deleted), parses only changed files, keeps the scores that depend on a document
 alone while its version and their inputs stay the same, and derives its index build from the one in
 service, so only new and changed documents are chunked and embedded. The run publishes the tables and
-then commits its state as the last completed run right after the index swap (`_publish`): a run killed
-before that, in any stage, leaves the build in service, the tables and steward.db as they were, and the
+then commits its state as the last completed run right after the index swap (pipelines.run_records): a run
+killed before that, in any stage, leaves the build in service, the tables and steward.db as they were, and the
 next run compares against the same last completed run and takes up the work from the caches it left.
 summary.json's `incremental` section holds the counts.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,18 +36,16 @@ from llama_index.core.schema import TextNode
 from curation.feedback import steward_exemplars
 from curation.layout import RunFolder, WorkLayout
 from curation.models import Decision, Document, Override, Tier
-from curation.policy import RULE_PREFIX, TierPolicy, load_policy
+from curation.policy import TierPolicy, load_policy
 from curation.scorers import DuplicateScorer
 from curation.sources import SourceRegistry, load_registry
-from curation.steward import StewardDB
 from curation.tiers import read_overrides, read_rules
 from pipelines import incremental, stages
+from pipelines import run_records as records
 from pipelines.core.embedding import Embedder, embedder_for
 from pipelines.core.index_store import BuildInfo
 from pipelines.core.settings import Settings
 from pipelines.incremental import Changes, IngestState
-from pipelines.observability.fsio import atomic_write_json
-from pipelines.observability.io_report import write_io_report
 from pipelines.observability.profiler import RunProfile, StageHandle, new_run_id
 from pipelines.runners import LocalRunner, Runner
 
@@ -164,10 +161,10 @@ def run(
                 call(name, _profiled(state, name, body))
     except AccountingError as exc:
         if options.report:  # the failed run leaves its record; no table, index or report was written
-            _write_summary(state, error=str(exc))
+            records.write_summary(state, error=str(exc))
         raise
     if options.report:
-        _finish_report(state)
+        records.finish_report(state)
     return state
 
 
@@ -262,7 +259,7 @@ def _redact(run: IngestRun, st: StageHandle) -> None:
     masked = stages.redact_documents(run.documents, run.scores, run.decisions)
     redacted = sum(1 for d in run.decisions.values() if d.redact)
     if not run.options.write_index:
-        _publish(run)
+        records.publish(run)
     st.items(items_in=len(run.documents), items_out=redacted)
     st.note(**{f"masked_{reason}": n for reason, n in sorted(masked.items())})
 
@@ -291,40 +288,7 @@ def _index(run: IngestRun, st: StageHandle) -> None:
     run.vectors_reused = run.build.n_chunks - len(run.nodes) if run.plan and run.plan.base_id else 0
     st.items(items_in=len(run.nodes), items_out=run.build.n_chunks)
     st.note(build_id=run.build.build_id, vectors_reused=run.vectors_reused)
-    _publish(run)
-
-
-def _publish(run: IngestRun) -> None:
-    """The tables, then the incremental state: this run's documents become the last completed run's, the
-    gone ones are marked deleted (and logged in steward.db's audit before the state moves on: a kill between
-    the two logs them twice, never not at all)."""
-    if not run.options.write_tables:
-        return
-    assert run.loaded is not None and run.tiered is not None
-    stages.write_tables(run.layout, run.loaded, run.scores, run.tiered)
-    _audit_rules(run)
-    if run.state is None or run.changes is None:
-        return
-    gone = run.changes.deleted
-    if gone and run.options.steward_overrides:
-        db = StewardDB(run.layout.steward_db)
-        for doc in gone:
-            detail = f"{doc.path} left the corpus and the index (run {run.profile.run_id})"
-            db.log(who="ingest", action="document_deleted", doc_id=doc.doc_id, detail=detail)
-    run.state.commit(run.profile.run_id, run.documents, run.versions, gone, run.loaded.files)
-
-
-def _audit_rules(run: IngestRun) -> None:
-    """One audit line per group rule this run applied: how many documents it decided."""
-    if not run.options.steward_overrides or run.tiered is None:
-        return
-    applied = Counter(r for d in run.decisions.values() for r in d.reasons if r.startswith(RULE_PREFIX))
-    if not applied:
-        return
-    db = StewardDB(run.layout.steward_db)
-    for note, n in sorted(applied.items()):
-        detail = f"rule #{note.removeprefix(RULE_PREFIX)} decided {n} document(s) in run {run.profile.run_id}"
-        db.log(who="ingest", action="rule_applied", doc_id=None, detail=detail)
+    records.publish(run)
 
 
 def _report(run: IngestRun, st: StageHandle) -> None:
@@ -353,53 +317,3 @@ STAGES: tuple[tuple[str, Callable[[IngestRun, StageHandle], None], Callable[[Run
     ("report", _report, lambda o: o.report),
 )
 STAGE_NAMES = tuple(name for name, _, _ in STAGES)
-
-
-# --- what a reported run leaves in runs/<run-id>/ -----------------------------------------------------
-
-
-def _finish_report(run: IngestRun) -> None:
-    folder = run.run_folder
-    run.profile.write(folder.io_profile)
-    write_io_report(folder.io_profile, run.profile.to_dict())  # charts for people; the JSON stays the record
-    _write_summary(run)
-
-
-def _write_summary(run: IngestRun, *, error: str | None = None) -> None:
-    loaded = run.loaded
-    summary: dict[str, Any] = {
-        "run_id": run.profile.run_id,
-        "inputs": loaded.units if loaded else 0,
-        "documents": len(loaded.documents) if loaded else 0,
-        "quarantined": len(loaded.quarantined) if loaded else 0,
-        "accounted": bool(loaded and loaded.accounted),
-        "warnings": list(loaded.warnings) if loaded else [],
-        "tiers": run.tiered.counts if run.tiered else {},
-        "index": (
-            {"build_id": run.build.build_id, "path": str(run.build.path), "chunks": run.build.n_chunks}
-            if run.build
-            else None
-        ),
-        "incremental": incremental_summary(run),
-        "steward_report": str(run.report[1]) if run.report else None,
-        "io_profile": str(run.run_folder.io_profile),
-    }
-    if error:
-        summary["error"] = error
-    run.run_folder.path.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run.run_folder.summary, summary)
-    run.summary = summary
-
-
-def incremental_summary(run: IngestRun) -> dict[str, Any] | None:
-    """What this run redid and what it kept; deleted documents are listed here, never among "documents"."""
-    if run.changes is None:
-        return None
-    return run.changes.counts() | {
-        "chunks_embedded": len(run.nodes),
-        "vectors_reused": run.vectors_reused,
-        "files_parsed": run.loaded.parsed if run.loaded else 0,
-        "deleted_documents": [
-            {"doc_id": g.doc_id, "source": g.source, "path": g.path} for g in run.changes.deleted
-        ],
-    }

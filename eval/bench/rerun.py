@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from curation.layout import WorkLayout
     from eval import workdirs
-    from pipelines import ingest
+    from pipelines import ingest, run_records
     from pipelines.core.embedding import Embedder
 
     corpus = common.corpus(args.corpus)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     runs["first"] = (seconds, stages)
     seconds, stages, again = timed(root / "work")
     runs["incremental"] = (seconds, stages)
-    counts = ingest.incremental_summary(again)
+    counts = run_records.incremental_summary(again)
     seconds, stages, _ = timed(root / "fresh")
     runs["fresh_folder"] = (seconds, stages)
     workdirs.prepare(corpus, settings, "curated", embedder, root / "eval-cache")
