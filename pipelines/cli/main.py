@@ -71,6 +71,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.core.model_cache import ModelCacheError
     from serving.runtime import StopRequested, running_stack, serving_app, stop_on_signals
     from serving.telemetry import configure_json_logging
 
@@ -86,6 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             threading.Event().wait()
     except StopRequested as stop:
         print(f"{stop}: chat API and engine stopped", flush=True)
+    except ModelCacheError as exc:  # `--model` names no servable model: raised before vLLM is started
+        raise SystemExit(f"vetted serve: {exc}") from None
     return 0
 
 
