@@ -2,7 +2,8 @@
 
     vetted finetune [--steps N] [--resume] [--eval-limit N]   # the Prefect flow: data, train, merge, evaluate
     vetted finetune data [--seed S]              # examples.jsonl + data_card.json in WORK_DIR/training/
-    vetted finetune train [--steps N] [--resume] [--finetune-config finetune.toml]
+    vetted finetune train [--steps N] [--resume] [--finetune-config finetune.toml] [--nproc N]
+                                                 # --nproc: N data-parallel processes through torchrun
 """
 
 from __future__ import annotations
@@ -10,28 +11,34 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--steps takes a whole number of steps, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--steps must be at least 1, got {value}")
-    return value
+def _positive_int(flag: str) -> Callable[[str], int]:
+    """An argparse type for `flag`: a whole number >= 1, or exit 2 with a message that names the flag."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be at least 1, got {value}")
+        return value
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("finetune", help="LoRA fine-tuning of the base model on the safe tier",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=_positive_int, help="optimizer steps (overrides train.steps)")
+    p.add_argument("--steps", type=_positive_int("--steps"), help="optimizer steps (overrides train.steps)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint that verifies")
     p.add_argument("--finetune-config", type=Path, default=Path("finetune.toml"),
                    help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
-    p.add_argument("--eval-limit", type=_positive_int, default=40,
+    p.add_argument("--eval-limit", type=_positive_int("--eval-limit"), default=40,
                    help="held-out examples each model answers in the evaluation (default 40)")
     p.add_argument("--prepare", action="store_true",
                    help="no index yet: build the demo corpus and ingest it first (what `make finetune` does)")
@@ -43,10 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "paths.corpus_dir)")
     d.set_defaults(func=cmd_data)
     t = steps.add_parser("train", help="train the LoRA adapter, checkpointing as measured; merge at the end")
-    t.add_argument("--steps", type=_positive_int, help="optimizer steps (overrides train.steps)")
+    t.add_argument("--steps", type=_positive_int("--steps"), help="optimizer steps (overrides train.steps)")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint that verifies")
     t.add_argument("--finetune-config", type=Path, default=Path("finetune.toml"),
                    help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
+    t.add_argument("--nproc", type=_positive_int("--nproc"), default=1,
+                   help="data-parallel processes, one per GPU (NCCL) or CPU process (gloo), started by "
+                   "torchrun; each takes its slice of every step's examples (default 1: no torchrun)")
     t.set_defaults(func=cmd_train)
 
 
@@ -120,7 +130,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pipelines.cli.main import settings_from_args
     from pipelines.core.model_cache import ensure_base_model
     from pipelines.training.data import MissingIndexError, read_training_data
-    from pipelines.training.lora import run, run_config
+    from pipelines.training.launch import LaunchError, run_on
+    from pipelines.training.lora import run_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_from_args(args)
@@ -129,13 +140,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config_path is None and args.finetune_config != Path("finetune.toml"):
         raise SystemExit(f"fine-tuning config {args.finetune_config} not found")
     try:
-        config = run_config(layout, config_path, steps=args.steps, resume=args.resume)
+        config = run_config(layout, config_path, steps=args.steps, resume=args.resume, world_size=args.nproc)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     try:
         read_training_data(layout)  # before the base model is converted: no data, no point
     except MissingIndexError as exc:
         raise SystemExit(str(exc)) from None
-    summary = run(layout, ensure_base_model(layout.models_dir), config, resume_run=args.resume)
+    # converted once, here: N workers converting it at once would race for the same folder
+    base = ensure_base_model(layout.models_dir)
+    try:
+        summary = run_on(args.nproc, layout, base, config, resume=args.resume)
+    except LaunchError as exc:
+        raise SystemExit(f"vetted finetune train: {exc}") from None
     print(json.dumps({k: v for k, v in summary.items() if k != "checkpoints"}, indent=2))
     return 0
