@@ -35,7 +35,7 @@ from llama_index.core.schema import TextNode
 
 from curation.feedback import steward_exemplars
 from curation.layout import RunFolder, WorkLayout
-from curation.models import Decision, Document, Override, Tier
+from curation.models import Decision, Document, Override, QuarantineRecord, Tier
 from curation.policy import TierPolicy, load_policy
 from curation.scorers import DuplicateScorer
 from curation.sources import SourceRegistry, load_registry
@@ -151,7 +151,7 @@ def run(
         embedder=embedder or embedder_for(settings),
         registry=load_registry(settings.resolve(settings.paths.sources_file)),
         profile=RunProfile(run_id or new_run_id()),
-        runner=runner or LocalRunner(),
+        runner=runner or LocalRunner(settings.scoring),
         state=IngestState(layout.ingest_state) if options.write_tables else None,
     )
     call = run_stage or _inline
@@ -215,10 +215,16 @@ def _score(run: IngestRun, st: StageHandle) -> None:
     for scorer in scorers:
         if isinstance(scorer, DuplicateScorer):  # the signatures kept: only new text is shingled
             scorer.signatures = {hashes[i]: k.signature for i, k in stored.items() if k.signature is not None}
+    failures: dict[str, QuarantineRecord] = {}  # a document a scorer raised on: quarantined, not the run lost
+    items_in = len(run.documents)
     run.scores, seconds = run.runner.score(
         run.documents, scorers, {i: k.scores for i, k in stored.items()}, build=build,
-        embedder=run.embedder, st=st,
+        embedder=run.embedder, st=st, failures=failures,
     )
+    if failures:  # in = out + quarantined still holds: each leaves the documents for the quarantine
+        assert run.loaded is not None
+        run.loaded.documents = [d for d in run.loaded.documents if d.doc_id not in failures]
+        run.loaded.quarantined.extend(failures.values())
     if run.state is not None:  # kept before redaction edits the sensitive details in place
         sigs = next((s.signatures for s in scorers if isinstance(s, DuplicateScorer)), {})
         run.state.put_scores(
@@ -227,8 +233,9 @@ def _score(run: IngestRun, st: StageHandle) -> None:
             for d in run.documents
             if d.doc_id not in stored or d.doc_id in relearned
         )  # fmt: skip
-    st.items(items_in=len(run.documents), items_out=len(run.scores))
+    st.items(items_in=items_in, items_out=len(run.scores))
     st.note(
+        scorer_errors=len(failures),
         rescored=len(run.documents) - len(stored),
         relevance_relearned=len(relearned),
         **{f"{name}_s": round(sec, 3) for name, sec in seconds.items()},

@@ -39,7 +39,8 @@ from curation.sources import SourceRegistry
 from curation.table import SCORE_NAMES, documents_table, write_documents, write_quarantine
 from pipelines.core.embedding import Embedder
 from pipelines.core.index_store import BuildInfo, reusable_documents, update_build, write_build
-from pipelines.core.settings import CurationSettings, DomainSettings, Settings
+from pipelines.core.score_pool import ChunkOutcome, ScorePool, available_cores, score_chunk
+from pipelines.core.settings import CurationSettings, DomainSettings, ScoringSettings, Settings
 from pipelines.incremental import RESCORED_EVERY_RUN, Gone, IngestState, RememberingConnector
 from pipelines.observability.recorder import IoRecorder
 
@@ -153,23 +154,104 @@ def relevance_scorer(
 
 
 def score_documents(
-    docs: Sequence[Document], scorers: Sequence[Scorer], kept: Scores | None = None
+    docs: Sequence[Document],
+    scorers: Sequence[Scorer],
+    kept: Scores | None = None,
+    *,
+    scoring: ScoringSettings | None = None,
+    failures: dict[str, QuarantineRecord] | None = None,
 ) -> tuple[Scores, dict[str, float]]:
     """Every scorer over every document, but where `kept` (doc id -> scorer -> result, from the last run)
     holds a result of a scorer outside RESCORED_EVERY_RUN, that result is taken as it is. Returns the scores
     and each scorer's seconds; the scorers' own `stats` (curation.scorers.base) hold the seconds, documents
-    and reason counts of this run."""
+    and reason counts of this run.
+
+    `scoring` ([scoring] of vetted.toml): with workers > 1 and enough documents, the per-document scorers
+    run in a process pool (pipelines.core.score_pool) while this process runs the others; the scores are
+    the same either way. `failures`: given, a document a scorer raises on is left out of the scores and
+    recorded there (doc id -> `scorer_error` quarantine record) instead of failing the stage."""
     kept = kept or {}
-    scores: Scores = {d.doc_id: {} for d in docs}
-    for scorer in scorers:
-        todo = [
-            d for d in docs if scorer.name in RESCORED_EVERY_RUN or scorer.name not in kept.get(d.doc_id, {})
-        ]
-        fresh = dict(zip([d.doc_id for d in todo], scorer.score_many(todo) if todo else [], strict=True))
-        for doc in docs:
-            result = fresh.get(doc.doc_id)
-            scores[doc.doc_id][scorer.name] = kept[doc.doc_id][scorer.name] if result is None else result
+    todo = [
+        frozenset(
+            s.name for s in scorers if s.name in RESCORED_EVERY_RUN or s.name not in kept.get(d.doc_id, {})
+        )
+        for d in docs
+    ]
+    scoring = scoring or ScoringSettings()
+    per_document = {s.name for s in scorers if is_per_document(s)}
+    workers = pool_workers(scoring, sum(1 for names in todo if names & per_document))
+    pooled = [s for s in scorers if workers > 1 and s.name in per_document]
+    here = [s for s in scorers if s not in pooled]
+    pending = None
+    if pooled:
+        pool = ScorePool(pooled, workers, scoring.start_method)
+        pending = pool.submit(docs, todo)  # the pool scores while this process runs the global scorers
+    try:
+        outcome = _score_here(here, docs, todo, failures is not None)
+        if pending is not None:
+            outcome.merge(pending.get())
+    finally:
+        if pending is not None:
+            pool.close()
+    if outcome.failed and failures is None:
+        raise ScoringError(outcome.failed)
+    for scorer in pooled:  # as if its own score_many had run over every document
+        scorer._stats = outcome.stats(scorer.name)
+    scores: Scores = {}
+    for doc in docs:
+        if doc.doc_id in outcome.failed:
+            continue
+        fresh = outcome.results.get(doc.doc_id, {})
+        scores[doc.doc_id] = {
+            s.name: fresh[s.name] if s.name in fresh else kept[doc.doc_id][s.name] for s in scorers
+        }
+    if failures is not None:
+        failures.update(outcome.failed)
     return scores, {scorer.name: scorer.stats.seconds for scorer in scorers}
+
+
+class ScoringError(RuntimeError):
+    """A scorer raised on documents and the caller keeps no quarantine for them (`failures` not given)."""
+
+    def __init__(self, failed: dict[str, QuarantineRecord]) -> None:
+        super().__init__("; ".join(f"{r.path}: {r.detail}" for r in failed.values()))
+        self.failed = failed
+
+
+def is_per_document(scorer: Scorer) -> bool:
+    """A scorer whose rule reads one document at a time (no `score_batch` of its own): it may score in any
+    process. Duplicate (compares documents), age (version families) and relevance (one model call, the
+    embedding cache) score the batch, so they stay in this process."""
+    return type(scorer).score_batch is Scorer.score_batch
+
+
+def pool_workers(scoring: ScoringSettings, documents: int) -> int:
+    """The processes the per-document scorers get: 1 (this one, no pool) on one core or under
+    `pool_min_docs` documents, where a pool's start costs more than it saves."""
+    cores = available_cores()
+    wanted = cores if scoring.workers == "auto" else scoring.workers
+    if wanted <= 1 or cores <= 1 or documents < scoring.pool_min_docs:
+        return 1
+    return wanted
+
+
+def _score_here(
+    scorers: Sequence[Scorer], docs: Sequence[Document], todo: Sequence[frozenset[str]], isolate: bool
+) -> ChunkOutcome:
+    """The scorers in this process, each over every document it has to score at once (score_batch scorers
+    need the whole batch). With `isolate`, a per-document scorer that raises is retried on each document
+    alone, as a pool worker does; a batch scorer's error has no one document to blame and is raised."""
+    out = ChunkOutcome()
+    for scorer in scorers:
+        if isolate and is_per_document(scorer):
+            out.merge(score_chunk([scorer], docs, todo))
+            continue
+        mine = [d for d, names in zip(docs, todo, strict=True) if scorer.name in names]
+        for doc, result in zip(mine, scorer.score_many(mine) if mine else [], strict=True):
+            out.results.setdefault(doc.doc_id, {})[scorer.name] = result
+    for doc_id in out.failed:
+        out.results.pop(doc_id, None)
+    return out
 
 
 def tier_documents(

@@ -235,6 +235,27 @@ class RaySettings(_Section):
     embed_actors: int = Field(default=2, ge=1)
 
 
+class ScoringSettings(_Section):
+    """The score stage: how many processes the per-document scorers (trust, sensitive, quality) get."""
+
+    # auto = one per core this process may use; 1 = every scorer in this process. Duplicate, age and
+    # relevance read the whole batch (or the model) and stay in the run's process either way.
+    workers: Literal["auto"] | int = Field(default="auto")
+    # Fewer documents to score than this and no pool starts: a pool's start (forking the workers, the
+    # first chunks' round trip) costs more than the cores save on a few hundred documents (docs/benchmarks.md)
+    pool_min_docs: int = Field(default=2000, ge=0)
+    # fork: workers inherit the built scorers (fastest start); forkserver: a clean server process imports
+    # the scorer modules once and workers rebuild the scorers from their pickles (no inherited threads)
+    start_method: Literal["fork", "forkserver", "spawn"] = "fork"
+
+    @field_validator("workers")
+    @classmethod
+    def _at_least_one(cls, value: Literal["auto"] | int) -> Literal["auto"] | int:
+        if value != "auto" and value < 1:
+            raise ValueError(f'workers must be "auto" or at least 1, got {value}')
+        return value
+
+
 class Settings(_Section):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     domain: DomainSettings = Field(default_factory=DomainSettings)
@@ -248,6 +269,7 @@ class Settings(_Section):
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
 
     base_dir: Path = Field(default=Path("."), exclude=True)  # relative paths resolve against this
 

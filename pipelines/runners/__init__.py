@@ -13,11 +13,11 @@ from typing import Protocol
 
 from llama_index.core.schema import TextNode
 
-from curation.models import Document
+from curation.models import Document, QuarantineRecord
 from curation.scorers import Scorer
 from pipelines import stages
 from pipelines.core.embedding import Embedder
-from pipelines.core.settings import Settings
+from pipelines.core.settings import ScoringSettings, Settings
 from pipelines.observability.profiler import StageHandle
 
 # The run's scorers from an embedder: `partial(stages.build_scorers, settings, registry, steward=...)`. A
@@ -37,9 +37,11 @@ class Runner(Protocol):
         build: ScorerBuilder,
         embedder: Embedder,
         st: StageHandle,
+        failures: dict[str, QuarantineRecord] | None = None,
     ) -> tuple[stages.Scores, dict[str, float]]:
         """`stages.score_documents(docs, scorers, kept)`: the scores and each scorer's seconds. `build`
-        and `embedder` (the run's) let a runner build the same scorers elsewhere."""
+        and `embedder` (the run's) let a runner build the same scorers elsewhere. `failures`, where the
+        runner supports it: documents a scorer raised on, left out of the scores (stages.score_documents)."""
         ...
 
     def embed(self, nodes: list[TextNode], embedder: Embedder, *, st: StageHandle) -> None:
@@ -48,9 +50,13 @@ class Runner(Protocol):
 
 
 class LocalRunner:
-    """Every stage in this process (the default)."""
+    """Every stage on this machine (the default): scoring with `[scoring]`'s worker processes for the
+    per-document scorers (pipelines.core.score_pool), embedding in this process."""
 
     name = "local"
+
+    def __init__(self, scoring: ScoringSettings | None = None) -> None:
+        self.scoring = scoring or ScoringSettings()
 
     def score(
         self,
@@ -61,8 +67,9 @@ class LocalRunner:
         build: ScorerBuilder,
         embedder: Embedder,
         st: StageHandle,
+        failures: dict[str, QuarantineRecord] | None = None,
     ) -> tuple[stages.Scores, dict[str, float]]:
-        return stages.score_documents(docs, scorers, kept)
+        return stages.score_documents(docs, scorers, kept, scoring=self.scoring, failures=failures)
 
     def embed(self, nodes: list[TextNode], embedder: Embedder, *, st: StageHandle) -> None:
         stages.embed_chunks(nodes, embedder)
@@ -74,4 +81,4 @@ def runner_for(settings: Settings) -> Runner:
         from pipelines.runners.ray_runner import RayRunner
 
         return RayRunner(settings)
-    return LocalRunner()
+    return LocalRunner(settings.scoring)

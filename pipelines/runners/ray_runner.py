@@ -37,7 +37,7 @@ import numpy as np
 import ray
 from llama_index.core.schema import TextNode
 
-from curation.models import Document
+from curation.models import Document, QuarantineRecord
 from curation.scorers import DuplicateScorer, Scorer
 from pipelines import stages
 from pipelines.core.embedding import Embedder
@@ -141,6 +141,7 @@ class RayRunner:
         build: ScorerBuilder,
         embedder: Embedder,
         st: StageHandle,
+        failures: dict[str, QuarantineRecord] | None = None,  # unused on Ray: a scorer's error fails the run
     ) -> tuple[stages.Scores, dict[str, float]]:
         connect(self.options)
         everywhere = [s for s in scorers if isinstance(s, GLOBAL_SCORERS)]

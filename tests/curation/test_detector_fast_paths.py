@@ -1,21 +1,27 @@
-"""The sensitive scorer's shortcuts find exactly what the plain scans they replace find.
+r"""The sensitive scorer's shortcuts find exactly what the plain scans they replace find.
 
 Each reference below is the code as it stood before the shortcut (issue 15): markings by the two regexes'
-`finditer` over the whole text, label starts by one str.find loop per rule, GitLab's trigger as one regex.
+`finditer` over the whole text, label starts by one str.find loop per rule, GitLab's trigger as one regex,
+every trigger by a substring test, quality's words by `\w+` and its broken characters by a regex.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from curation.scorers import quality
+from curation.scorers import sensitive as sensitive_module
+from curation.scorers.detect import language
 from curation.scorers.detect import secrets_patterns as sp
 from curation.scorers.detect.example_rules import HitSet
-from curation.scorers.detect.keyed_values import KEYED_RULES, _label_starts
-from curation.scorers.detect.secret_plugins import VENDOR_RULES
+from curation.scorers.detect.keyed_values import KEYED_RULES, label_starts
+from curation.scorers.detect.needles import Needles, find_by_scans
+from curation.scorers.detect.secret_plugins import VENDOR_RULES, _judge, find_vendor_secrets
 
 _PIECES = [
     "attorney-client privileged", "Privileged & Confidential", "CONFIDENTIAL and proprietary",
@@ -25,7 +31,10 @@ _PIECES = [
     "pay band: B3", "Employee ID: E-48213", "performance review rating: 2/5", "id card", "my number card",
     "glpat-xxxxxxxxxxxxxxxxxxxx", "GR1348941abc", "global", "\u0131", "\u017f", "\u0130", "\u212a",
     "ſtaff", "prıvileged", "Prıvileged & Confidential", "clasſification:",
-    " ", "\n", "_", "-", "é", "’", "1", "x",
+    "ghp_aB3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5", "AC7f3a9c1e5b2d8f4a6c0e9b3d7f1a5c2e",
+    "AKIA", "ghp_", "xoxb-", "sk_live_", "AC", "SK", "SG.", "-us1", "AccountKey=", "-----BEGIN", "eyJ",
+    "password = ", "api_key", "token", "Ã©", "\ufffd", "\x01", "\x1f", "\u212a", "Ωμέγα", "日本語", "\udcff",
+    " ", "\n", "\t", "\xa0", "\u2009", "_", "-", "é", "’", "1", "²", "x",
 ]  # fmt: skip
 _TEXTS = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,14 +71,36 @@ def _label_starts_reference(text: str, lowered: str, words: tuple[str, ...]) -> 
 
 def _same(text: str) -> None:
     lowered = text.lower()
+    found = sensitive_module._NEEDLES.find(lowered)
+    assert found == find_by_scans(sensitive_module._NEEDLES.words, lowered), text  # the automaton = the scans
     assert [(h.start, h.end) for h in sp.find_markings(text, lowered)] == _markings_reference(text), text
-    memo: dict[str, list[int]] = {}
+    assert [(h.start, h.end) for h in sp.find_markings(text, lowered, found)] == _markings_reference(text)
     for rule in KEYED_RULES:
         expected = _label_starts_reference(text, lowered, rule.words)
-        assert _label_starts(text, lowered, rule.heads, memo) == expected, (rule.reason, text)
+        assert label_starts(text, rule.heads, found) == expected, (rule.reason, text)
     gitlab = next(r for r in VENDOR_RULES if r.reason == "secret_gitlab_token")
     expected_gitlab = re.search(r"gl[a-z]{2,5}-|GR1348941", lowered if gitlab.lowered else text) is not None
     assert gitlab.may_match(text, lowered) == expected_gitlab, text
+    for rule in VENDOR_RULES:  # gated by the needle pass, each rule finds what its substring tests let find
+        plain, gated, ignored = HitSet(), HitSet(), [Counter(), Counter()]
+        for claimed, needles, counts in ((plain, None, ignored[0]), (gated, found, ignored[1])):
+            if rule.may_match(text, lowered, needles):
+                for regex in rule.regexes():
+                    for m in regex.finditer(text):
+                        hit = _judge(rule, m, text, counts)
+                        if hit is not None:
+                            claimed.add(hit)
+        assert gated.hits == plain.hits and ignored[0] == ignored[1], (rule.reason, text)
+    vendor = [find_vendor_secrets(text, lowered, HitSet(), Counter(), f) for f in (None, found)]
+    assert vendor[0] == vendor[1], text
+    for pattern in sp.SECRET_PATTERNS:
+        with_needles = [m.span() for m in pattern.finditer(text, lowered, found)]
+        assert with_needles == [m.span() for m in pattern.finditer(text, lowered)], (pattern.reason, text)
+    encoded = lowered.encode("utf-8", "surrogatepass")
+    assert quality.words_of(encoded) == quality._WORD.findall(lowered), text
+    broken = len(encoded) - len(encoded.translate(None, quality._CONTROL_BYTES)) + lowered.count("\ufffd")
+    assert broken == len(quality._CONTROL.findall(text)), text
+    assert language._may_hold_other_letters(text) or not language._OTHER_LETTER.findall(text), text
 
 
 @_SETTINGS
@@ -90,3 +121,12 @@ def test_folded_letters_fall_back_to_the_whole_regex() -> None:
     # the word; "do not " is what lets the any-case regex run at all
     text = "Prıvileged & Confidential: the board minutes, do not print"
     assert [(h.start, h.end) for h in sp.find_markings(text)] == [(0, 25)] == _markings_reference(text)
+
+
+def test_the_needle_pass_falls_back_to_scans_on_a_lone_surrogate() -> None:
+    needles = Needles(["id", "pass", "passnummer", "reisepassnummer"])
+    text = "reisepassnummer \udcff id"  # the binding cannot encode the surrogate: the scans answer
+    assert needles.find(text) == find_by_scans(needles.words, text) == {
+        "reisepassnummer": [0], "passnummer": [5], "pass": [5], "id": [18]
+    }  # fmt: skip
+    assert Needles(["id"]).find("führerschein id") == {"id": [13]}  # character offsets, not bytes

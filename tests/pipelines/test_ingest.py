@@ -11,9 +11,12 @@ import pytest
 
 from curation.connectors import FolderConnector
 from curation.layout import WorkLayout
+from curation.scorers.quality import QualityScorer
+from curation.table import read_documents
 from eval import workdirs
-from pipelines import ingest
-from pipelines.core.index_files import current_build
+from pipelines import ingest, stages
+from pipelines.core.index_files import current_build, read_chunks
+from pipelines.core.settings import ScoringSettings
 from tests.conftest import REPO_ROOT, settings_for
 
 PAGES = {
@@ -91,6 +94,36 @@ def test_a_run_that_loses_a_document_publishes_nothing(tmp_path, corpus, embedde
     failed = json.loads(layout.run_summaries()[-1].read_text())
     assert failed["accounted"] is False and "input accounting failed" in failed["error"]
     assert failed["index"] is None and failed["steward_report"] is None
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in_process", "pooled"])
+def test_a_document_a_scorer_raises_on_is_quarantined_and_the_run_publishes_the_rest(
+    tmp_path, corpus, embedder, monkeypatch, workers
+):
+    settings = _settings(tmp_path, corpus)
+    settings.scoring = ScoringSettings(workers=workers, pool_min_docs=0)  # pooled: forked workers inherit
+    real_score = QualityScorer.score
+
+    def failing_on_vacuum(self, doc):  # a scorer bug that one document's text sets off
+        if "VACUUM" in doc.text:
+            raise ValueError("cannot weigh this text")
+        return real_score(self, doc)
+
+    monkeypatch.setattr(QualityScorer, "score", failing_on_vacuum)
+    monkeypatch.setattr(stages, "available_cores", lambda: 2)  # the pool starts on a 1-core CI machine too
+    done = ingest.run(settings, corpus, settings.layout, embedder=embedder)
+    summary = json.loads(done.run_folder.summary.read_text())
+    assert summary["inputs"] == 3 and summary["documents"] == 2 and summary["quarantined"] == 1
+    assert summary["accounted"]
+    records = [json.loads(line) for line in settings.layout.quarantine.read_text().splitlines()]
+    assert [(r["path"].rsplit("/", 1)[-1], r["reason"]) for r in records] == [("vacuum.txt", "scorer_error")]
+    assert "quality scorer raised ValueError: cannot weigh this text" in records[0]["detail"]
+    paths = read_documents(settings.layout.documents, ["path"]).column("path").to_pylist()
+    assert sorted(p.rsplit("/", 1)[-1] for p in paths) == ["except.txt", "files.txt"]
+    build = current_build(settings.layout.root)
+    assert build is not None
+    texts = read_chunks(build, ["text"]).column("text").to_pylist()
+    assert texts and not any("VACUUM" in t for t in texts)  # nothing of it reaches the index
 
 
 def test_a_run_without_an_index_publishes_its_tables_and_its_incremental_state(tmp_path, corpus, embedder):

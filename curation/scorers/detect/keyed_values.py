@@ -8,20 +8,21 @@ personal data is the words before it, so here a match is the label followed clos
 Likewise an amount is a salary only after "salary" or "base pay", a grade is a pay band only after "pay
 band", and "performance review" is an HR record only with the rating it gives.
 
-Labels are matched case-insensitively as whole words; every pattern opens with a literal word, found by
-str.find in the lower-cased text first (the `re` scan then runs only where a label occurs). Reasons:
+Labels are matched case-insensitively as whole words; every pattern opens with a literal word, found in the
+lower-cased text first (detect.needles: one pass for every head word), and the `re` match is tried only where
+a label occurs. Reasons:
 - pii_identity_document (passport, driving licence, ID card / national identity number): unsafe;
 - confidential_hr_record (salary or pay, pay band / grade, employee number, performance rating): review.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from curation.scorers.detect.example_rules import Hit, HitSet
+from curation.scorers.detect.needles import Found, Needles
 
 _GAP = (
     r"[,-]?[ \t]{0,3}(?:\(?(?:no|nr|num|number|#|id|code)\)?\.?[ \t]{0,3})?(?:[:=#]|is|was|reads)?[ \t]{0,3}"
@@ -46,9 +47,9 @@ _AMOUNT = (
 @dataclass(slots=True, frozen=True)
 class KeyedRule:
     reason: str
-    words: tuple[str, ...]  # lower case; every match starts with one of them (the str.find anchors)
+    words: tuple[str, ...]  # lower case; every match starts with one of them (the anchors)
     regex: re.Pattern[str]
-    heads: tuple[str, ...]  # the words' first words, what str.find looks for ("driver's" also as "drivers")
+    heads: tuple[str, ...]  # the words' first words, the needles looked for ("driver's" also as "drivers")
 
 
 def _rule(reason: str, words: tuple[str, ...], value: str, gap: str = _GAP) -> KeyedRule:
@@ -135,29 +136,23 @@ KEYED_RULES: tuple[KeyedRule, ...] = (
 )
 _LEADING = frozenset(" \t:-–—,")
 KEYED_REASONS = tuple(dict.fromkeys(rule.reason for rule in KEYED_RULES))
-# Heads that open alike are found by one str.find of what they share ("driv": driver, drivers, driving):
-# each scan costs ~1.5 us over 2 KB (41 heads, 30 scans). Three shared letters made fewer scans but slower
-# ones overall: "per", "com" and "sta" open so many words of prose that each occurrence costs a Python step.
-_SHARED = 4  # group by the first four letters; each group then searches its longest common prefix
-_GROUPS: dict[str, tuple[str, ...]] = {}
-for _head in sorted({head for rule in KEYED_RULES for head in rule.heads}):
-    _GROUPS[_head[:_SHARED]] = (*_GROUPS.get(_head[:_SHARED], ()), _head)
-_PREFIX_OF = {head: os.path.commonprefix(list(group)) for group in _GROUPS.values() for head in group}
-_HEADS_BY_PREFIX = {os.path.commonprefix(list(group)): group for group in _GROUPS.values()}
+# Every head word, for the sensitive scorer's one Aho-Corasick pass (detect.needles): where each stands in
+# the lower-cased text, found once for all rules (41 heads; one str.find each cost ~1.4 us per 2 KB).
+NEEDLE_WORDS = tuple(sorted({head for rule in KEYED_RULES for head in rule.heads}))
+_NEEDLES = Needles(NEEDLE_WORDS)
 
 
-def find_keyed_values(text: str, lowered: str, claimed: HitSet) -> list[Hit]:
-    """Labelled identity-document numbers and HR values that no hit in `claimed` overlaps."""
-    found = []
+def find_keyed_values(text: str, lowered: str, claimed: HitSet, found: Found | None = None) -> list[Hit]:
+    """Labelled identity-document numbers and HR values that no hit in `claimed` overlaps. `found`: where
+    the NEEDLE_WORDS stand in `lowered` (the scorer's shared pass), else found here."""
+    hits = []
     same_offsets = len(lowered) == len(text)  # lower() kept every offset (it nearly always does)
-    # where each head word stands, found once per text: rules share heads ("pay", "salary", "performance"),
-    # and one str.find over 2 KB costs ~1.5 us (the text is rarely pure ASCII), 41 heads in all
-    head_starts: dict[str, list[int]] = {}
+    if same_offsets and found is None:
+        found = _NEEDLES.find(lowered)
     for rule in KEYED_RULES:
         matches: Iterable[re.Match[str] | None]
-        if same_offsets:
-            starts = _label_starts(text, lowered, rule.heads, head_starts)
-            matches = (rule.regex.match(text, i) for i in starts)
+        if found is not None and same_offsets:
+            matches = (rule.regex.match(text, i) for i in label_starts(text, rule.heads, found))
         else:
             matches = rule.regex.finditer(text)
         for match in matches:
@@ -170,31 +165,19 @@ def find_keyed_values(text: str, lowered: str, claimed: HitSet) -> list[Hit]:
                 lo += 1
             hit = Hit(rule.reason, lo, hi)
             if not claimed.overlaps(lo, hi) and claimed.add(hit):
-                found.append(hit)
-    return found
+                hits.append(hit)
+    return hits
 
 
-def _label_starts(text: str, lowered: str, heads: tuple[str, ...], memo: dict[str, list[int]]) -> list[int]:
-    """Where a label can begin: one of its head words, found by str.find, standing as a whole word."""
+def label_starts(text: str, heads: tuple[str, ...], found: Found) -> list[int]:
+    """Where a label can begin: one of its head words standing as a whole word (no letter or digit either
+    side). Heads are letters only, so a whole-word occurrence never starts inside another of the same head."""
     starts: set[int] = set()
+    n = len(text)
     for head in heads:
-        if head not in memo:
-            memo.update(_whole_word_starts(text, lowered, _PREFIX_OF[head]))
-        starts.update(memo[head])
+        size = len(head)
+        for at in found.get(head, ()):
+            end = at + size
+            if (at == 0 or not text[at - 1].isalnum()) and (end == n or not text[end].isalnum()):
+                starts.add(at)
     return sorted(starts)
-
-
-def _whole_word_starts(text: str, lowered: str, prefix: str) -> dict[str, list[int]]:
-    """Every whole-word occurrence of each head that opens with `prefix`. Heads are letters only, so a
-    whole-word occurrence never starts inside another occurrence: every start of the prefix is tried."""
-    heads = _HEADS_BY_PREFIX[prefix]
-    found: dict[str, list[int]] = {head: [] for head in heads}
-    at = lowered.find(prefix)
-    while at != -1:
-        if at == 0 or not text[at - 1].isalnum():
-            for head in heads:
-                end = at + len(head)
-                if lowered.startswith(head, at) and (end == len(text) or not text[end].isalnum()):
-                    found[head].append(at)
-        at = lowered.find(prefix, at + 1)
-    return found

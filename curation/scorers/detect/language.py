@@ -105,6 +105,9 @@ for _i, _words in enumerate(STOPWORDS.values()):
 
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _OTHER_LETTER = re.compile(r"[^\W\d_\x00-\u036f]")  # word characters from Greek (U+0370) on, not digits
+# A character from U+0340 on opens its UTF-8 form with a byte from 0xCD on; a text whose UTF-8 holds none
+# has no such letter, and the regex above (~7 us a 2 KB page) need not run: deleting the other bytes is ~1 us.
+_BELOW_0340_BYTES = bytes(range(0xCD))
 
 
 @dataclass(slots=True, frozen=True)
@@ -116,7 +119,7 @@ class LanguageGuess:
 def guess_language(text: str, counts: Counter[str], n_alpha: int) -> LanguageGuess:
     """`counts`: the text's lower-cased \\w+ tokens counted; `n_alpha`: how many of them hold a letter (the
     quality scorer has both already)."""
-    other = [] if text.isascii() else _OTHER_LETTER.findall(text)
+    other = [] if not _may_hold_other_letters(text) else _OTHER_LETTER.findall(text)
     if len(other) >= MIN_WORDS:
         latin = len(_LATIN.findall(text))
         share = len(other) / (len(other) + latin)
@@ -135,6 +138,12 @@ def guess_language(text: str, counts: Counter[str], n_alpha: int) -> LanguageGue
     if share >= MIN_SHARE and share >= 2 * english:
         return LanguageGuess(_LANGUAGES[best], round(share, 3))
     return LanguageGuess("en", round(english, 3))
+
+
+def _may_hold_other_letters(text: str) -> bool:
+    if text.isascii():
+        return False
+    return bool(text.encode("utf-8", "surrogatepass").translate(None, _BELOW_0340_BYTES))
 
 
 def _script(letters: list[str]) -> str:

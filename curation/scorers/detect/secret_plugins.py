@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string, is_templated_secret
@@ -47,6 +47,7 @@ from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
 
 from curation.scorers.detect.example_rules import Hit, HitSet, secret_ignore_reason
+from curation.scorers.detect.needles import Found
 
 # A random token's characters carry ~4.2 bits each at 24 characters (log2 of its length at most);
 # `sk_live_aaaaaaaaaaaabbbbbbbbbbbb` carries 1. Below this a match is a hand-typed placeholder.
@@ -76,14 +77,40 @@ class VendorRule:
     open_end: bool = False
     # secrets_patterns has a rule of its own for this issuer and already counted the placeholders it saw
     backs_up: bool = False
+    # lower-case words one of which the lower-cased text holds wherever the plugin's regexes can match (the
+    # scorer's one needle pass finds them, detect.needles); empty: the plain-string triggers' lower case
+    needs: tuple[str, ...] = ()
+    # (trigger, its lower case) of plain-string triggers, made once: lower() per look-up cost ~20 us a page
+    _pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        strings = self.triggers if isinstance(self.triggers[0], str) else ()
+        object.__setattr__(self, "_pairs", tuple((t, t.lower()) for t in cast(tuple[str, ...], strings)))
 
     def regexes(self) -> Iterable[re.Pattern[str]]:
         # a class attribute on every plugin; the base declares it an abstract property, hence the cast
         return cast(Iterable[re.Pattern[str]], self.plugin.denylist)
 
-    def may_match(self, text: str, lowered: str) -> bool:
+    def needles(self) -> tuple[str, ...]:
+        if self.needs or not isinstance(self.triggers[0], str):
+            return self.needs
+        return tuple(t.lower() for t in cast(tuple[str, ...], self.triggers))
+
+    def may_match(self, text: str, lowered: str, found: Found | None = None) -> bool:
+        """Whether a trigger occurs. `found`: where NEEDLE_WORDS stand in `lowered` (detect.needles); a
+        trigger in the text puts its lower case in the lower-cased text, so only triggers whose needle was
+        found are looked up, and none when no needle was."""
         haystack = lowered if self.lowered else text
-        if isinstance(self.triggers[0], str):
+        strings = isinstance(self.triggers[0], str)
+        if found is not None:
+            needles = self.needles()
+            if needles and not any(map(found.__contains__, needles)):
+                return False
+            if strings and not self.needs:
+                if self.lowered:  # the triggers are the needles: found is the answer
+                    return True
+                return any(t in text for t, needle in self._pairs if needle in found)
+        if strings:
             return any(map(haystack.__contains__, cast(tuple[str, ...], self.triggers)))
         return any(p.search(haystack) is not None for p in cast(tuple[re.Pattern[str], ...], self.triggers))
 
@@ -93,7 +120,10 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
     # Ours claim AWS, GitHub, Slack and JWT first; the plugins then add the prefixes ours lack (ABIA, ACCA,
     # A3T..., gh?_ with underscores, xoxo-/xoxs- tokens).
     VendorRule(AWSKeyDetector, "secret_aws_key", _AWS_TRIGGERS, lowered=True, backs_up=True),
-    VendorRule(GitHubTokenDetector, "secret_github_token", ("gh",), backs_up=True),
+    VendorRule(
+        GitHubTokenDetector, "secret_github_token", ("gh",), backs_up=True,
+        needs=tuple(f"gh{c}_" for c in "pousr"),
+    ),
     VendorRule(SlackDetector, "secret_slack_token", ("xox", "hooks.slack.com"), lowered=True, backs_up=True),
     VendorRule(JwtTokenDetector, "secret_jwt", ("eyJ",), backs_up=True),
     VendorRule(StripeDetector, "secret_stripe_key", ("k_live_",), open_end=True),
@@ -101,12 +131,16 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
     VendorRule(SendGridDetector, "secret_sendgrid_key", ("SG.",)),
     VendorRule(OpenAIDetector, "secret_openai_key", ("T3BlbkFJ",)),
     VendorRule(
-        GitLabTokenDetector, "secret_gitlab_token", (re.compile(r"gl[a-z]{2,5}-"), re.compile("GR1348941"))
+        GitLabTokenDetector,
+        "secret_gitlab_token",
+        (re.compile(r"gl[a-z]{2,5}-"), re.compile("GR1348941")),
+        needs=("gl", "gr1348941"),
     ),
     VendorRule(PypiTokenDetector, "secret_pypi_token", ("pypi-",)),
     VendorRule(NpmDetector, "secret_npm_token", ("_authToken",), bounded=False),
     VendorRule(SquareOAuthDetector, "secret_square_oauth", ("sq0csp-",)),
-    VendorRule(MailchimpDetector, "secret_mailchimp_key", (re.compile(r"-us\d"),)),  # not "re-use"
+    # needs "-us": a Mailchimp key's data-centre suffix, not the "re-use" of prose
+    VendorRule(MailchimpDetector, "secret_mailchimp_key", (re.compile(r"-us\d"),), needs=("-us",)),
     VendorRule(AzureStorageKeyDetector, "secret_azure_storage_key", ("AccountKey=",)),
     VendorRule(DiscordBotTokenDetector, "secret_discord_token", (re.compile(r"\.[\w-]{6}\.[\w-]{27}"),)),
     VendorRule(TelegramBotTokenDetector, "secret_telegram_token", (re.compile(r":[0-9A-Za-z_-]{35}"),)),
@@ -117,21 +151,36 @@ LEFT_OUT = frozenset({
     "IbmCosHmacDetector", "SoftlayerDetector", "ArtifactoryDetector", "IPPublicDetector",
 })  # fmt: skip
 VENDOR_REASONS = tuple(dict.fromkeys(rule.reason for rule in VENDOR_RULES))
+NEEDLE_WORDS = tuple(sorted({word for rule in VENDOR_RULES for word in rule.needles()}))
+# The rules each needle can set off, and those that have none (their triggers are regexes without a literal
+# worth a needle): with the needle pass's result, only those rules are looked at, ~0.5 us each otherwise.
+_RULES_OF: dict[str, tuple[int, ...]] = {}
+for _i, _rule in enumerate(VENDOR_RULES):
+    for _word in _rule.needles():
+        _RULES_OF[_word] = (*_RULES_OF.get(_word, ()), _i)
+_NO_NEEDLES = frozenset(i for i, rule in enumerate(VENDOR_RULES) if not rule.needles())
 
 
-def find_vendor_secrets(text: str, lowered: str, claimed: HitSet, ignored: Counter[str]) -> list[Hit]:
-    """Tokens detect-secrets' plugins find that no hit in `claimed` overlaps; each is added to `claimed`."""
-    found = []
-    for rule in VENDOR_RULES:
-        if not rule.may_match(text, lowered):
+def find_vendor_secrets(
+    text: str, lowered: str, claimed: HitSet, ignored: Counter[str], found: Found | None = None
+) -> list[Hit]:
+    """Tokens detect-secrets' plugins find that no hit in `claimed` overlaps; each is added to `claimed`.
+    `found`: where NEEDLE_WORDS stand in `lowered` (detect.needles), when the caller has it."""
+    hits = []
+    rules = VENDOR_RULES
+    if found is not None:  # the rules a found needle can set off, in VENDOR_RULES order (earlier ones claim)
+        indexes = set(_NO_NEEDLES).union(*(_RULES_OF[word] for word in found.keys() & _RULES_OF.keys()))
+        rules = tuple(VENDOR_RULES[i] for i in sorted(indexes))
+    for rule in rules:
+        if not rule.may_match(text, lowered, found):
             continue
         for regex in rule.regexes():
             for match in regex.finditer(text):
                 hit = _judge(rule, match, text, ignored)
                 if hit is not None and not claimed.overlaps(hit.start, hit.end):
                     claimed.add(hit)
-                    found.append(hit)
-    return found
+                    hits.append(hit)
+    return hits
 
 
 def _judge(rule: VendorRule, match: re.Match[str], text: str, ignored: Counter[str]) -> Hit | None:

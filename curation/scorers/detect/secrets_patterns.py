@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from curation.scorers.detect.example_rules import Hit, HitSet, secret_ignore_reason
+from curation.scorers.detect.needles import Found, Needles, find_by_scans
+from curation.scorers.detect.secret_plugins import NEEDLE_WORDS as VENDOR_NEEDLE_WORDS
 from curation.scorers.detect.secret_plugins import find_vendor_secrets
 
 MAX_KEY_BLOCK_CHARS = 20_000  # an RSA-8192 PEM is ~6.5 KB; past this the END line belongs to something else
@@ -33,21 +35,40 @@ class SecretPattern:
     # api_key 4 before "key". The regex is then only tried there, found with str.find in the lower-cased
     # text, instead of at every position (~0.1 ms per 2 KB for a case-insensitive alternation).
     starts: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # lower-case words one of which the lower-cased text holds wherever a trigger matches: the scorer's one
+    # needle pass (detect.needles) answers for them before any substring scan or trigger regex runs
+    needs: tuple[str, ...] = ()
+    _pairs: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)  # (trigger, lower)
 
-    def finditer(self, text: str, lowered: str) -> Iterator[re.Match[str]]:
-        if self.trigger_regex is not None:
-            if self.trigger_regex.search(text) is None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pairs", tuple((t, t.lower()) for t in self.triggers))
+
+    def needles(self) -> tuple[str, ...]:
+        return (*self.needs, *(t.lower() for t in self.triggers), *(word for word, _ in self.starts))
+
+    def finditer(self, text: str, lowered: str, found: Found | None = None) -> Iterator[re.Match[str]]:
+        """What `self.regex.finditer(text)` yields where a trigger occurs, and nothing elsewhere. `found`:
+        where this pattern's needles stand in `lowered` (a trigger in the text puts its lower case in the
+        lower-cased text, so an absent needle answers for the trigger)."""
+        if found is not None:
+            if self.needs and not any(map(found.__contains__, self.needs)):
+                return iter(())
+            if self._pairs and not any(t in text for t, needle in self._pairs if needle in found):
                 return iter(())
         elif self.triggers and not any(map(text.__contains__, self.triggers)):
             return iter(())
+        if self.trigger_regex is not None and self.trigger_regex.search(text) is None:
+            return iter(())
         if self.starts and len(lowered) == len(text):  # lower() kept every offset (it nearly always does)
-            return self._anchored(text, lowered)
+            return self._anchored(text, lowered if found is None else found)
         return self.regex.finditer(text)
 
-    def _anchored(self, text: str, lowered: str) -> Iterator[re.Match[str]]:
-        """What `finditer` yields, trying the regex only at the positions where a match can begin."""
+    def _anchored(self, text: str, where: str | Found) -> Iterator[re.Match[str]]:
+        """What `finditer` yields, trying the regex only at the positions where a match can begin; `where`:
+        the lower-cased text, or where its words stand in it."""
+        found = find_by_scans([w for w, _ in self.starts], where) if isinstance(where, str) else where
         candidates = sorted(
-            {i - back for word, backs in self.starts for i in _occurrences(lowered, word) for back in backs}
+            {i - back for word, backs in self.starts for i in found.get(word, ()) for back in backs}
         )
         pos = 0
         for i in candidates:
@@ -59,13 +80,6 @@ class SecretPattern:
                 yield match
 
 
-def _occurrences(text: str, needle: str) -> Iterator[int]:
-    at = text.find(needle)
-    while at != -1:
-        yield at
-        at = text.find(needle, at + 1)
-
-
 _Q = r"""["']?"""  # an optional quote closing a key or opening a value
 _ASSIGN = rf"""{_Q}[ \t]*(?:=>|:=|[:=])[ \t]*"""
 
@@ -73,7 +87,10 @@ _ASSIGN = rf"""{_Q}[ \t]*(?:=>|:=|[:=])[ \t]*"""
 SECRET_PATTERNS: tuple[SecretPattern, ...] = (
     # AKIA = long-term access key id, ASIA = temporary (STS) one; then 16 capitals and digits.
     SecretPattern(
-        "secret_aws_key", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), trigger_regex=re.compile("AKIA|ASIA")
+        "secret_aws_key",
+        re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
+        trigger_regex=re.compile("AKIA|ASIA"),
+        needs=("akia", "asia"),
     ),
     # The 40-character secret key is only recognisable next to its name.
     SecretPattern(
@@ -89,6 +106,7 @@ SECRET_PATTERNS: tuple[SecretPattern, ...] = (
         "secret_github_token",
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{50,255})\b"),
         trigger_regex=re.compile(r"gh[pousr]_|github_pat_"),
+        needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     SecretPattern(
         "secret_slack_token",
@@ -163,6 +181,7 @@ _KEY_FOOTER = re.compile(r"-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?---
 # Markings in capitals are markings; the same words in lower case are prose ("keep passwords confidential",
 # "do not distribute the binary without the licence"), so these match case-sensitively.
 _MARKING_TRIGGERS = ("CONFIDENTIAL", "INTERNAL ", "STRICTLY PRIVATE", "DO NOT ", "NOT FOR ", "TOP SECRET")
+_MARKING_PAIRS = tuple((t, t.lower()) for t in _MARKING_TRIGGERS)  # with the needle each is found by
 _MARKINGS_UPPER = re.compile(
     r"(?<![\w.])(?:STRICTLY CONFIDENTIAL|COMPANY CONFIDENTIAL|PROPRIETARY AND CONFIDENTIAL|CONFIDENTIAL"
     r"|FOR INTERNAL USE ONLY|INTERNAL USE ONLY|INTERNAL ONLY|STRICTLY PRIVATE|DO NOT DISTRIBUTE"
@@ -195,36 +214,57 @@ _ANY_CASE_MARKING = SecretPattern(
 # by trying every code point (İ lowers to two characters, which the offset test in finditer catches). Where
 # one occurs a marking word could hide from str.find, so the regex then runs over the whole text.
 _FOLDS_TO_ASCII = ("\u0131", "\u017f")
+# Every word the patterns and markings above and detect-secrets' rules (secret_plugins) are gated on, for the
+# one Aho-Corasick pass over the lower-cased text (detect.needles); "-----begin" opens every key header.
+NEEDLE_WORDS = tuple(
+    sorted(
+        {word for pattern in (*SECRET_PATTERNS, _ANY_CASE_MARKING) for word in pattern.needles()}
+        | {t.lower() for t in _MARKING_TRIGGERS}
+        | set(_ANY_CASE_TRIGGERS)
+        | set(VENDOR_NEEDLE_WORDS)
+        | {"-----begin"}
+    )
+)
+_NEEDLES = Needles(NEEDLE_WORDS)
 
 
-def find_secrets(text: str, ignored: Counter[str], lowered: str | None = None) -> list[Hit]:
+def find_secrets(
+    text: str, ignored: Counter[str], lowered: str | None = None, found: Found | None = None
+) -> list[Hit]:
     """Every secret in `text`, most specific kind first; placeholders are counted in `ignored` instead.
 
     Our issuer patterns, then detect-secrets' (secret_plugins), then the generic rules (GENERIC_PATTERNS).
-    `lowered`: `text.lower()` when the caller has it already (only tested for trigger words)."""
+    `lowered`: `text.lower()` when the caller has it already; `found`: where NEEDLE_WORDS stand in it
+    (detect.needles: the sensitive scorer finds them once for every detector), else found here."""
     lowered = text.lower() if lowered is None else lowered
+    found = _NEEDLES.find(lowered) if found is None else found
     kept = HitSet()
-    for hit in _private_keys(text, ignored):
-        kept.add(hit)
+    if "-----begin" in found:  # every key header opens so
+        for key_hit in _private_keys(text, ignored):
+            kept.add(key_hit)
     for pattern in SECRET_PATTERNS:
         if pattern is GENERIC_PATTERNS[0]:  # issuers' own shapes (secret_stripe_key) before key = value
-            find_vendor_secrets(text, lowered, kept, ignored)
-        for match in pattern.finditer(text, lowered):
-            found = _pattern_hit(pattern, match, ignored)
-            if found is not None:
-                kept.add(found)
+            find_vendor_secrets(text, lowered, kept, ignored, found)
+        for match in pattern.finditer(text, lowered, found):
+            hit = _pattern_hit(pattern, match, ignored)
+            if hit is not None:
+                kept.add(hit)
     return kept.hits
 
 
-def find_markings(text: str, lowered: str | None = None) -> list[Hit]:
+def find_markings(text: str, lowered: str | None = None, found: Found | None = None) -> list[Hit]:
+    """Confidentiality markings; `lowered` and `found` as for find_secrets."""
     lowered = text.lower() if lowered is None else lowered
+    found = _NEEDLES.find(lowered) if found is None else found
     kept = HitSet()  # "PRIVILEGED AND CONFIDENTIAL" is one marking, not two
     matches: list[re.Match[str]] = []
-    if any(t in text for t in _MARKING_TRIGGERS):
+    if any(t in text for t, needle in _MARKING_PAIRS if needle in found):
         matches += _MARKINGS_UPPER.finditer(text)
-    if any(t in lowered for t in _ANY_CASE_TRIGGERS):
+    if any(map(found.__contains__, _ANY_CASE_TRIGGERS)):
         folded = any(map(text.__contains__, _FOLDS_TO_ASCII))
-        matches += _MARKINGS_ANY_CASE.finditer(text) if folded else _ANY_CASE_MARKING.finditer(text, lowered)
+        matches += (
+            _MARKINGS_ANY_CASE.finditer(text) if folded else _ANY_CASE_MARKING.finditer(text, lowered, found)
+        )
     for match in matches:
         kept.add(Hit("confidential_marking", match.start(), match.end()))
     return kept.hits
