@@ -86,13 +86,30 @@ def chat_service(
     )
 
 
-@contextmanager
-def running_stack(settings: Settings) -> Iterator[tuple[VLLMEngine, ChatService]]:
-    """The engine up, healthy and watched, and a chat service over the current index that asks the watch
-    before each model call; the engine (its whole process group) stops on exit."""
+def launched_engine(settings: Settings) -> VLLMEngine:
+    """The engine of `settings` with its process launched but not yet healthy (the base model converted
+    first if it is not in the cache): the caller does other work while vLLM loads (30-80 s here, more on
+    a busy machine), then enters `running_stack(settings, engine)`, which waits for it. The caller owns the
+    engine until then: `stop()` it if that work fails."""
     log_path = settings.layout.logs_dir / "vllm.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with engine_for(settings, log_path) as engine:
+    engine = engine_for(settings, log_path)
+    engine.start()
+    return engine
+
+
+@contextmanager
+def running_stack(
+    settings: Settings, engine: VLLMEngine | None = None
+) -> Iterator[tuple[VLLMEngine, ChatService]]:
+    """The engine up, healthy and watched, and a chat service over the current index that asks the watch
+    before each model call; the engine (its whole process group) stops on exit. `engine`: one already
+    launched (`launched_engine`), else it is launched here."""
+    if engine is None:
+        log_path = settings.layout.logs_dir / "vllm.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = engine_for(settings, log_path)
+    with engine:  # start() is a no-op for a launched engine; the health wait counts from its launch
         yield engine, chat_service(settings, engine.base_url, engine_up=engine.is_up)
 
 

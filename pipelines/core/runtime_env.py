@@ -20,6 +20,10 @@ PROCESS_DEFAULTS = MappingProxyType(
         # The machine reaches no analytics endpoint; without this Prefect's temporary server logs a failed
         # send per run.
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The temporary server of a machine's first run creates and migrates its database first: with a fresh
+        # HOME on 2 busy cores that outlasted Prefect's 20 s and the first `make demo` died on "Timed out
+        # while attempting to connect to ephemeral Prefect API server". Later starts take a few seconds.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         # Ray's usage report (to Anyscale) and Ray Data's usage collector, which queries a Prometheus on
         # localhost:9090 and logs a traceback per query when none runs (the Ray runner, pipelines/runners).
         "RAY_USAGE_STATS_ENABLED": "0",

@@ -15,6 +15,7 @@ def test_defaults_are_set_where_unset_and_exported_values_win():
     assert added == {
         "TOKENIZERS_PARALLELISM": "false",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
     assert env == {"HF_HUB_OFFLINE": "0", "PATH": "/bin", **added}
