@@ -27,6 +27,7 @@ from prefect.states import Completed, State
 
 from pipelines import ingest
 from pipelines.core.settings import ScheduleSettings, Settings, load_settings
+from pipelines.observability.fsio import atomic_write_json
 from pipelines.observability.profiler import RunProfile
 from pipelines.run_guards import failure_payload, ingest_lock, lock_path, post_failure, retry_transient
 from pipelines.runners import runner_for
@@ -150,6 +151,7 @@ def finetune_flow(
     resume: bool = False,
     eval_limit: int | None = 40,
     eval_max_new_tokens: int = 160,
+    nproc: int = 1,
 ) -> dict[str, Any]:
     """data -> train -> merge -> evaluate (base vs tuned on the held-out documents), every stage profiled.
 
@@ -159,23 +161,26 @@ def finetune_flow(
         steps: optimizer steps instead of the recipe's; resume: continue from the newest good checkpoint
             (the examples already built are kept: a resumed run trains on the data it started with).
         eval_limit: held-out examples each model answers (None: all of them).
+        nproc: data-parallel training processes, started by torchrun (pipelines.training.launch.run_on;
+            1: in this process, no torchrun), as `vetted finetune train --nproc`.
     """
     from eval.finetune_eval import compare, evaluate_model, heldout
     from pipelines.core.embedding import Embedder
     from pipelines.core.model_cache import TUNED_MANIFEST, ensure_base_model
-    from pipelines.observability.fsio import atomic_write_json
     from pipelines.observability.profiler import new_run_id
     from pipelines.training.data import build_examples, read_training_data, token_counts, write_training_data
-    from pipelines.training.lora import run as train_run
+    from pipelines.training.launch import run_on
     from pipelines.training.lora import run_config
 
+    if nproc < 1:  # before the base model is converted: a bad value costs nothing
+        raise ValueError(f"--nproc must be at least 1, got {nproc}")
     settings = load_settings(Path(config) if config else None, dotted)
     layout = settings.layout
     logger = get_run_logger()
     profile = RunProfile(f"finetune-{new_run_id()}")
     base_dir = ensure_base_model(layout.models_dir)
     recipe_file = Path(finetune_config) if finetune_config else None
-    recipe = run_config(layout, recipe_file, steps=steps, resume=resume)
+    recipe = run_config(layout, recipe_file, steps=steps, resume=resume, world_size=nproc)
     folder = layout.run(profile.run_id)
 
     def data() -> None:
@@ -188,8 +193,8 @@ def finetune_flow(
 
     trained: dict[str, Any] = {}
 
-    def train() -> None:  # train, save the adapter, merge: lora.run's own stages in the same profile
-        trained.update(train_run(layout, base_dir, recipe, resume_run=resume, profile=profile))
+    def train() -> None:  # train, save the adapter, merge: lora.run's own stages, in the same run folder
+        trained.update(run_on(nproc, layout, base_dir, recipe, resume=resume, profile=profile))
 
     evaluation: dict[str, Any] = {}
 
@@ -209,10 +214,25 @@ def finetune_flow(
     manifest_path = layout.tuned_model_dir / TUNED_MANIFEST
     figures = {k: evaluation[k] for k in ("base", "tuned", "met")}
     atomic_write_json(manifest_path, json.loads(manifest_path.read_text()) | {"eval": figures})
-    profile.write(folder.io_profile)
+    write_finetune_profile(profile, folder.io_profile)
     summary = trained | {"eval": evaluation}
     atomic_write_json(folder.training_summary, summary)
-    logger.info("fine-tuned %d steps; held-out cited accuracy base %s -> tuned %s; goals met %s",
-                trained["steps"], evaluation["base"]["cited_accuracy"], evaluation["tuned"]["cited_accuracy"],
-                evaluation["met"])
+    logger.info("fine-tuned %d steps on %d process(es); held-out cited accuracy base %s -> tuned %s; "
+                "goals met %s", trained["steps"], trained["world_size"], evaluation["base"]["cited_accuracy"],
+                evaluation["tuned"]["cited_accuracy"], evaluation["met"])
     return summary
+
+
+def write_finetune_profile(profile: RunProfile, path: Path) -> None:
+    """The flow's profile, with the stages rank 0 of a torchrun training wrote to the same file (setup, train,
+    save, merge), in the order they started: the workers' profile lived in another process."""
+    data: dict[str, Any] = profile.to_dict()
+    if path.exists():
+        mine = {s.stage for s in profile.stages}  # one process trained in this profile: nothing to add
+        written = json.loads(path.read_text(encoding="utf-8"))
+        theirs = [s for s in written["stages"] if s["stage"] not in mine]
+        stages = sorted([*data["stages"], *theirs], key=lambda s: s["started_at"])
+        data |= {"stages": stages, "total_wall_s": sum(s["wall_s"] for s in stages)}
+        data |= {k: written[k] for k in ("checkpoints", "checkpoint_summary", "checkpoint_io")
+                 if k in written and not profile.checkpoints}
+    atomic_write_json(path, data)

@@ -1,6 +1,7 @@
 """`vetted finetune [data|train]`: LoRA fine-tuning on the safe tier (pipelines/training/, finetune.toml).
 
-    vetted finetune [--steps N] [--resume] [--eval-limit N]   # the Prefect flow: data, train, merge, evaluate
+    vetted finetune [--steps N] [--resume] [--eval-limit N] [--nproc N]
+                                                 # the Prefect flow: data, train, merge, evaluate
     vetted finetune data [--seed S]              # examples.jsonl + data_card.json in WORK_DIR/training/
     vetted finetune train [--steps N] [--resume] [--finetune-config finetune.toml] [--nproc N]
                                                  # --nproc: N data-parallel processes through torchrun
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
     p.add_argument("--eval-limit", type=_positive_int("--eval-limit"), default=40,
                    help="held-out examples each model answers in the evaluation (default 40)")
+    _add_nproc(p)
     p.add_argument("--prepare", action="store_true",
                    help="no index yet: build the demo corpus and ingest it first (what `make finetune` does)")
     p.set_defaults(func=cmd_flow)
@@ -54,10 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint that verifies")
     t.add_argument("--finetune-config", type=Path, default=Path("finetune.toml"),
                    help="recipe settings (default ./finetune.toml; built-in defaults when absent)")
-    t.add_argument("--nproc", type=_positive_int("--nproc"), default=1,
-                   help="data-parallel processes, one per GPU (NCCL) or CPU process (gloo), started by "
-                   "torchrun; each takes its slice of every step's examples (default 1: no torchrun)")
+    _add_nproc(t)
     t.set_defaults(func=cmd_train)
+
+
+def _add_nproc(parser: argparse.ArgumentParser) -> None:
+    """--nproc, the same for the flow and `finetune train`: both train through launch.run_on."""
+    parser.add_argument("--nproc", type=_positive_int("--nproc"), default=1,
+                        help="data-parallel processes, one per GPU (NCCL) or CPU process (gloo), started by "
+                        "torchrun; each takes its slice of every step's examples (default 1: no torchrun)")
 
 
 def cmd_flow(args: argparse.Namespace) -> int:
@@ -66,6 +73,7 @@ def cmd_flow(args: argparse.Namespace) -> int:
     from pipelines.cli.main import settings_from_args
     from pipelines.flows import finetune_flow
     from pipelines.training.data import MissingIndexError
+    from pipelines.training.launch import LaunchError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = settings_from_args(args)
@@ -78,9 +86,9 @@ def cmd_flow(args: argparse.Namespace) -> int:
     try:
         summary = finetune_flow(
             str(config) if config else None, resolved_paths(settings), str(recipe) if recipe else None,
-            steps=args.steps, resume=args.resume, eval_limit=args.eval_limit,
+            steps=args.steps, resume=args.resume, eval_limit=args.eval_limit, nproc=args.nproc,
         )  # fmt: skip
-    except (MissingIndexError, ValueError) as exc:
+    except (MissingIndexError, ValueError, LaunchError) as exc:
         raise SystemExit(f"vetted finetune: {exc}") from None
     shown = {k: v for k, v in summary.items() if k not in ("checkpoints", "losses")}
     print(json.dumps(shown, indent=2))

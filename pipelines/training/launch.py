@@ -28,6 +28,7 @@ import logging
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from curation.layout import WorkLayout
 from pipelines.core.runtime_env import configure_process_environment
-from pipelines.observability.profiler import new_run_id
+from pipelines.observability.profiler import RunProfile, new_run_id
 from pipelines.training.config import FinetuneConfig
 from pipelines.training.distributed import world_from
 from pipelines.training.lora import run
@@ -70,13 +71,18 @@ def launch(nproc: int, work_dir: Path, base_model_dir: Path, config: FinetuneCon
 
 
 def run_on(nproc: int, layout: WorkLayout, base_model_dir: Path, config: FinetuneConfig, *,
-           resume: bool = False) -> dict[str, Any]:
+           resume: bool = False, profile: RunProfile | None = None) -> dict[str, Any]:
     """The training summary of a run on `nproc` processes: one runs `lora.run` right here (no process group,
-    no torchrun); more are launched, and rank 0's summary is read back from the run folder."""
+    no torchrun); more are launched, and rank 0's summary is read back from the run folder.
+
+    `profile`: the stage profiler of a larger run (the finetune flow's). One process trains inside it; N
+    processes write rank 0's stages under its run id, and it times the launch as stage "finetune_launch"
+    (wall time, and the workers' I/O: the kernel folds a reaped child's counters into its parent's)."""
     if nproc == 1:
-        return run(layout, base_model_dir, config, resume_run=resume)
-    run_id = f"finetune-{new_run_id()}"
-    code = launch(nproc, layout.root, base_model_dir, config, run_id=run_id, resume=resume)
+        return run(layout, base_model_dir, config, resume_run=resume, profile=profile)
+    run_id = profile.run_id if profile else f"finetune-{new_run_id()}"
+    with profile.stage("finetune_launch") if profile else nullcontext():
+        code = launch(nproc, layout.root, base_model_dir, config, run_id=run_id, resume=resume)
     if code != 0:
         raise LaunchError(f"training on {nproc} processes failed: torchrun exited with {code} (the failing "
                            "rank's traceback is above)")
