@@ -9,12 +9,15 @@
 
 save() first waits for the save still in flight (one at a time: two would double host memory and split the
 storage bandwidth), then snapshots the state to CPU, copying every tensor because training goes on changing
-them: that wait plus the snapshot is the stall training sees. A background thread then writes the snapshot
-with torch.save through a TracedFile, fsyncs it, renames it into place and fsyncs the folder: the persist,
-DLIO's checkpoint duration. A crash leaves the previous file or the new one, never half of one. Last, a
-manifest beside it (`<name>.manifest.json`: sha256 and size of the bytes written) is written the same way:
-`latest_checkpoint` trusts only a file whose manifest exists and whose bytes still match it, and falls back to
-the one before (a file truncated or damaged after the rename, e.g. by a disk or a copy, is caught there).
+them: that wait plus the snapshot is the stall training sees. The copies go into the tensors of the previous
+snapshot, durable by then, where shapes and dtypes match (DCP's staging does the same with
+cache_staged_state_dict): no allocation and page faults on every save, for one snapshot's worth of host memory
+kept between saves. A background thread then writes the snapshot with torch.save through a TracedFile,
+fsyncs it, renames it into place and fsyncs the folder: the persist, DLIO's checkpoint duration. A crash
+leaves the previous file or the new one, never half of one. Last, a manifest beside it
+(`<name>.manifest.json`: sha256 and size of the bytes written) is written the same way: `latest_checkpoint`
+trusts only a file whose manifest exists and whose bytes still match it, and falls back to the one before (a
+file truncated or damaged after the rename, e.g. by a disk or a copy, is caught there).
 
 The persist's fsyncs, file opens and accesses go into the recorder the Checkpointer is given: by default the
 profile's own `checkpoint_io`, never whatever stage happens to be running when the background thread writes.
@@ -49,14 +52,24 @@ MANIFEST_SUFFIX = ".manifest.json"
 log = logging.getLogger(__name__)
 
 
-def snapshot_to_cpu(state: Any) -> Any:
-    """A copy of a (nested) state dict that training can no longer change: tensors copied to CPU memory."""
+def snapshot_to_cpu(state: Any, into: Any = None) -> Any:
+    """A copy of a (nested) state dict that training can no longer change: tensors copied to CPU memory.
+
+    `into`: an earlier snapshot that nothing reads any more; a tensor at the same place with the same shape
+    and dtype is written over instead of allocating a new one.
+    """
     if isinstance(state, torch.Tensor):
+        if isinstance(into, torch.Tensor) and into.shape == state.shape and into.dtype == state.dtype:
+            return into.copy_(state.detach())
         return state.detach().to("cpu", copy=True)
+    if isinstance(state, int | float | str | bytes | None):  # immutable (bool is an int): nothing to copy
+        return state
     if isinstance(state, dict):
-        return {key: snapshot_to_cpu(value) for key, value in state.items()}
+        spare = into if isinstance(into, dict) else {}
+        return {key: snapshot_to_cpu(value, spare.get(key)) for key, value in state.items()}
     if isinstance(state, list | tuple):
-        return type(state)(snapshot_to_cpu(value) for value in state)
+        spares = into if isinstance(into, list | tuple) and len(into) == len(state) else [None] * len(state)
+        return type(state)(snapshot_to_cpu(value, spare) for value, spare in zip(state, spares, strict=True))
     return copy.deepcopy(state)
 
 
@@ -138,6 +151,8 @@ class Checkpointer:
         self.recorder = profile.checkpoint_io if recorder is None else recorder
         self._thread: threading.Thread | None = None
         self._record: CheckpointRecord | None = None
+        self._in_flight: Any = None  # the snapshot the persist thread is writing
+        self._spare: Any = None  # the last durable snapshot: the next one is copied into its tensors
 
     def save(self, state: Any, path: Path) -> CheckpointRecord:
         """Snapshot `state` and persist it to `path` in the background; returns the (pending) record."""
@@ -146,7 +161,8 @@ class Checkpointer:
         self.wait()
         record.waited_for_previous_s = time.perf_counter() - start
         snapped = time.perf_counter()
-        snapshot = snapshot_to_cpu(state)
+        snapshot = snapshot_to_cpu(state, into=self._spare)
+        self._spare, self._in_flight = None, snapshot
         record.snapshot_s = time.perf_counter() - snapped
         self.profile.checkpoints.append(record)
         # Not a daemon: the interpreter waits for a save in flight instead of killing it mid-write.
@@ -181,8 +197,11 @@ class Checkpointer:
             self._thread.join()
             self._thread = None
         record, self._record = self._record, None
+        snapshot, self._in_flight = self._in_flight, None
         if record is not None and record.error:
             raise RuntimeError(f"checkpoint {record.path} failed: {record.error}")
+        if snapshot is not None:  # written and no longer read: the next snapshot may write over it
+            self._spare = snapshot
 
     def __enter__(self) -> Checkpointer:
         return self

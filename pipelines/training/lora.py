@@ -54,7 +54,7 @@ from pipelines.training.config import FinetuneConfig
 from pipelines.training.data import Example, read_training_data
 from pipelines.training.distributed import World, accumulating, joined, wrap
 from pipelines.training.interval import IntervalDecision, decide_interval
-from pipelines.training.state import Recipe, resume, run_config, save_checkpoint
+from pipelines.training.state import Recipe, adapter_parameters, resume, run_config, save_checkpoint
 
 # run_config and Recipe are imported from here by the CLI and the flow; they live in pipelines.training.state
 __all__ = ["Recipe", "run", "run_config"]
@@ -114,8 +114,8 @@ def setup(
     optimizer = torch.optim.AdamW(trainable, lr=opt.lr, weight_decay=opt.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     return Recipe(config, layout, base_model_dir, data.card["sha256"], device, model, tokenizer, optimizer,
-                  scheduler, sequences, steps_per_epoch=len(sequences) // per_step, world=world,
-                  train_model=wrap(model, world))
+                  scheduler, sequences, steps_per_epoch=len(sequences) // per_step,
+                  adapter=adapter_parameters(model), world=world, train_model=wrap(model, world))
 
 
 def lora_model(base_model_dir: Path, config: FinetuneConfig, device: torch.device) -> Any:

@@ -11,7 +11,7 @@ import torch
 from pipelines.observability.fsio import atomic_write_bytes
 from pipelines.observability.profiler import RunProfile
 from pipelines.training import checkpointing
-from pipelines.training.checkpointing import Checkpointer, load_checkpoint
+from pipelines.training.checkpointing import Checkpointer, load_checkpoint, snapshot_to_cpu
 
 
 def _train_step(model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
@@ -64,6 +64,34 @@ def test_saves_record_stall_and_persist_and_restore_the_snapshot(tmp_path):
         sum(r.persist_s for r in records) / 3
     )
     assert summary["save_checkpoint_stall_mean_seconds"] > 0
+
+
+def test_each_save_keeps_its_own_values_while_the_next_snapshot_reuses_its_tensors(tmp_path):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(256, 64), torch.nn.ReLU(), torch.nn.Linear(64, 256))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    kept = []
+    with Checkpointer(RunProfile("t")) as ckpt:
+        for step in range(3):
+            _train_step(model, opt)
+            ckpt.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, tmp_path / f"{step}.pt")
+            kept.append({k: v.clone() for k, v in model.state_dict().items()})
+            _train_step(model, opt)  # the step beside the persist: the snapshot being written must not move
+    for step, expected in enumerate(kept):
+        restored = load_checkpoint(tmp_path / f"{step}.pt")["model"]
+        assert all(torch.equal(restored[key], value) for key, value in expected.items())
+
+
+def test_a_snapshot_into_an_earlier_one_writes_over_its_tensors_where_they_fit():
+    state = {"w": torch.ones(3), "b": torch.zeros(2), "meta": [1, "x", (2.0, None)]}
+    spare = snapshot_to_cpu(state)
+    state["w"] += 1
+    state["b"] = torch.zeros(5)  # another shape: a new tensor
+    again = snapshot_to_cpu(state, into=spare)
+    assert again["w"] is spare["w"] and again["w"] is not state["w"]
+    assert torch.equal(again["w"], torch.full((3,), 2.0))
+    assert again["b"] is not spare["b"] and again["b"].shape == (5,)
+    assert again["meta"] == [1, "x", (2.0, None)]
 
 
 def test_a_failed_persist_is_raised_in_the_training_thread(tmp_path):

@@ -22,8 +22,10 @@ from safetensors.torch import load_file
 
 from curation.layout import WorkLayout
 from pipelines.cli.main import main
+from pipelines.training.checkpointing import latest_checkpoint, load_checkpoint
 from pipelines.training.data import write_training_data
 from pipelines.training.distributed import World, world_from
+from pipelines.training.state import CHECKPOINT_PATTERN, checkpoint_dir
 from tests.pipelines.training.test_lora import tiny_examples
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -117,6 +119,9 @@ def test_rank_0_alone_writes_the_checkpoints_adapter_merged_model_and_summary(tw
     manifest = json.loads((layout.tuned_model_dir / "manifest.json").read_text())
     assert manifest["steps"] == STEPS
     assert json.loads(layout.run(summary["run_id"]).training_summary.read_text())["world_size"] == 2
+    # the checkpoint's adapter under peft's names, as the final adapter has them: no DDP "module." prefix
+    newest = latest_checkpoint(checkpoint_dir(layout), CHECKPOINT_PATTERN)
+    assert newest is not None and load_checkpoint(newest)["adapter"].keys() == _adapter(work).keys()
     saves = [line for line in log.splitlines() if " MB, stall " in line]  # the Checkpointer's line per save
     assert len(saves) == STEPS - 1 and all(" rank 0/2 " in line for line in saves)
     steps = [line for line in log.splitlines() if " loss " in line and " lr " in line]
