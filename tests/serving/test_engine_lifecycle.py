@@ -5,19 +5,17 @@ add a minute per start and nothing the watch can tell apart)."""
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from serving.engine import GUARD, VLLMEngine, free_port, live_group_pids
 from tests.conftest import REPO_ROOT
+from tests.serving.processes import is_running, kill_group, read_lines, vetted_serve, wait_for, wait_for_line
 
 # /health and /v1/models, as vLLM answers them; exits with 3 at start while CRASH_MARKER exists (a model that
 # no longer loads), so every restart fails.
@@ -63,57 +61,6 @@ engine.watch()
 print("ready", engine.pid, flush=True)
 time.sleep(600)
 """
-
-
-def descendants(pid: int) -> set[int]:
-    """Live (non-zombie) processes under pid, from /proc: children, their children, and so on."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(poll_s)
-    return condition()
-
-
-def is_running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def kill_group(pgid: int | None) -> None:
-    if pgid is not None:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-@pytest.fixture
-def no_leftover_processes() -> Iterator[None]:
-    """Fails the test when a process it started (or one of theirs) still runs once it is done."""
-    before = descendants(os.getpid())
-    yield
-    wait_for(lambda: not descendants(os.getpid()) - before, 10)
-    assert descendants(os.getpid()) - before == set()
 
 
 def fake_server_argv(tmp_path: Path, port: int) -> list[str]:
@@ -222,32 +169,6 @@ def test_guard_kills_a_server_that_ignores_sigterm(no_leftover_processes: None) 
         guard.wait()
 
 
-def read_lines(proc: subprocess.Popen[str]) -> queue.Queue[str]:
-    """The process's output, line by line, from a thread (readline alone would block past any deadline)."""
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
-
-
-def wait_for_line(lines: queue.Queue[str], marker: str, timeout_s: float, seen: list[str]) -> str | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if marker in line:
-            return line
-    return None
-
-
 @pytest.mark.engine
 def test_sigterm_stops_vetted_serve_and_its_engine(
     base_model_dir: Path, embedder, tmp_path: Path, no_leftover_processes: None
@@ -257,31 +178,18 @@ def test_sigterm_stops_vetted_serve_and_its_engine(
     work = tmp_path / "work"
     work.mkdir()
     make_work_dir(work, embedder)  # a small real index: `vetted serve` refuses to start without one
-    argv = [str(REPO_ROOT / ".venv" / "bin" / "vetted"), "--work-dir", str(work), "serve"]
-    argv += ["--port", str(free_port()), "--model", str(base_model_dir)]
-    serve = subprocess.Popen(
-        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )  # cwd: the repo's vetted.toml names the engine venv
-    engine_group: int | None = None
-    try:
-        seen: list[str] = []
-        lines = read_lines(serve)
-        ready = wait_for_line(lines, "chat API http", 420, seen)
-        assert ready, "".join(seen[-40:])
-        ours = descendants(serve.pid)  # the guard, vLLM's API server, its engine core and workers
-        (engine_group,) = {os.getpgid(pid) for pid in ours} - {os.getpgid(serve.pid)}
-        assert len(live_group_pids(engine_group)) >= 3
+    argv = ["--work-dir", str(work), "serve", "--port", str(free_port()), "--model", str(base_model_dir)]
+    with vetted_serve(argv) as serve:
+        assert len(live_group_pids(serve.engine_group)) >= 3
         started = time.monotonic()
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=60) == 0, "".join(seen[-40:])
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0, serve.tail()
         assert time.monotonic() - started < 30
-        assert wait_for_line(lines, "SIGTERM: chat API and engine stopped", 5, seen), seen[-5:]
-        assert live_group_pids(engine_group) == []
-        assert [pid for pid in ours if is_running(pid)] == []  # none left behind, in the group or out of it
-    finally:
-        serve.kill()
-        serve.wait()
-        kill_group(engine_group)
+        stopped = wait_for_line(serve.lines, "SIGTERM: chat API and engine stopped", 5, serve.seen)
+        assert stopped, serve.tail(5)
+        assert live_group_pids(serve.engine_group) == []
+        # none left behind, in the group or out of it
+        assert [pid for pid in serve.processes if is_running(pid)] == []
 
 
 @pytest.mark.engine

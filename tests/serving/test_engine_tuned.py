@@ -23,15 +23,8 @@ from pipelines.training.data import build_examples, write_training_data
 from serving.engine import free_port, live_group_pids
 from tests.conftest import REPO_ROOT
 from tests.pipelines.training.workdir import make_training_work_dir
-from tests.serving.test_engine_lifecycle import (
-    descendants,
-    kill_group,
-    no_leftover_processes,  # noqa: F401  (a fixture, used by name)
-    read_lines,
-    wait_for_line,
-)
+from tests.serving.processes import VETTED, vetted_serve
 
-VETTED = REPO_ROOT / ".venv" / "bin" / "vetted"
 TOKEN = "vt-test-steward-token"  # the legacy steward token: an admin, so it may use the staff chat API
 # Two steps, 64 tokens a sequence: seconds on one core, and still a real step of the recipe (a measured save
 # after step 1, then the merge). The learning rate is high so that two steps move the weights visibly.
@@ -111,25 +104,14 @@ def test_vetted_serve_tuned_loads_it_in_vllm_and_answers(tuned_work: Path, tmp_p
     settings = tmp_path / "vetted.toml"
     settings.write_text(SERVE_SETTINGS)
     port = free_port()
-    argv = [str(VETTED), "--config", str(settings), "--work-dir", str(tuned_work)]
-    serve = subprocess.Popen(
-        [*argv, "serve", "--model", "tuned", "--port", str(port)], cwd=REPO_ROOT, env=env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    engine_group: int | None = None
-    try:
-        seen: list[str] = []
-        lines = read_lines(serve)
-        ready = wait_for_line(lines, "chat API http", 420, seen)
-        assert ready, "".join(seen[-40:])
-        (engine_group,) = {os.getpgid(pid) for pid in descendants(serve.pid)} - {os.getpgid(serve.pid)}
-        engine_url = ready.split()[1].rstrip(";")  # "engine http://127.0.0.1:P/v1; chat API ..."
-        models = httpx.get(f"{engine_url}/models", timeout=10).json()["data"]
+    argv = ["--config", str(settings), "--work-dir", str(tuned_work), "serve", "--model", "tuned"]
+    with vetted_serve([*argv, "--port", str(port)], env=env()) as serve:
+        models = httpx.get(f"{serve.engine_url}/models", timeout=10).json()["data"]
         assert [(m["id"], m["root"]) for m in models] == [
             ("vetted-smollm2", str(WorkLayout(tuned_work).tuned_model_dir))
         ]
         completion = httpx.post(
-            f"{engine_url}/chat/completions",
+            f"{serve.engine_url}/chat/completions",
             json={"model": "vetted-smollm2", "messages": [{"role": "user", "content": "What is Python?"}],
                   "max_tokens": 16, "temperature": 0.0},
             timeout=120,
@@ -145,13 +127,9 @@ def test_vetted_serve_tuned_loads_it_in_vllm_and_answers(tuned_work: Path, tmp_p
         assert answer["mode"] == "generative" and answer["has_safe_context"]
         assert answer["answer"].strip() and answer["usage"]["completion_tokens"] > 0  # the tuned model spoke
         assert any(c["path"].startswith("product-docs-python/faq/") for c in answer["citations"])
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=60) == 0, "".join(seen[-40:])
-        assert live_group_pids(engine_group) == []
-    finally:
-        serve.kill()
-        serve.wait()
-        kill_group(engine_group)
+        serve.proc.send_signal(signal.SIGTERM)
+        assert serve.proc.wait(timeout=60) == 0, serve.tail()
+        assert live_group_pids(serve.engine_group) == []
 
 
 def test_serve_tuned_without_a_tuned_model_refuses_before_starting_vllm(tmp_path: Path) -> None:
