@@ -2,7 +2,8 @@ r"""The sensitive scorer's shortcuts find exactly what the plain scans they repl
 
 Each reference below is the code as it stood before the shortcut (issue 15): markings by the two regexes'
 `finditer` over the whole text, label starts by one str.find loop per rule, GitLab's trigger as one regex,
-every trigger by a substring test, quality's words by `\w+` and its broken characters by a regex.
+every trigger by a substring test, quality's words by `\w+` and its broken characters by a regex, presidio's
+prefilter's digit runs, clusters and IBAN trigger by their regexes over the text (not its shape).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from hypothesis import strategies as st
 from curation.scorers import quality
 from curation.scorers import sensitive as sensitive_module
 from curation.scorers.detect import language
+from curation.scorers.detect import pii_prefilter as pf
 from curation.scorers.detect import secrets_patterns as sp
 from curation.scorers.detect.example_rules import HitSet
 from curation.scorers.detect.keyed_values import KEYED_RULES, label_starts
 from curation.scorers.detect.needles import Needles, find_by_scans
+from curation.scorers.detect.pii_recognizers import build_recognizers
 from curation.scorers.detect.secret_plugins import VENDOR_RULES, _judge, find_vendor_secrets
 
 _PIECES = [
@@ -130,3 +133,77 @@ def test_the_needle_pass_falls_back_to_scans_on_a_lone_surrogate() -> None:
         "reisepassnummer": [0], "passnummer": [5], "pass": [5], "id": [18]
     }  # fmt: skip
     assert Needles(["id"]).find("führerschein id") == {"id": [13]}  # character offsets, not bytes
+
+
+# Digits, separators and capitals in and out of the classes the prefilter's shape stands for: Arabic-Indic
+# and astral digits are \d, "²" is not; NBSP, thin space, U+001C and the ideographic space are \s; the
+# Kelvin sign and dotted İ are not [A-Z]
+_SHAPE_PIECES = [
+    "0", "7", "42", "536-22-8346", "DE89", "3704 0044", "GB82 WEST", "(555) 123-4567", "+49", "1.2.3",
+    "2024-11-21", "AB", "Q", "a", " ", "\n", "\t", "-", ".", "+", "/", "(", ")", ":", "_", "x",
+    "\u0663", "\U0001d7d9", "\u00b2", "\u00a0", "\u2009", "\x1c", "\u3000", "\u212a", "\u0130", "\u017f",
+    "\udcff", "\u03a9", "\u2019", "\ufffd", "\U0001f600",
+]  # fmt: skip
+
+
+def _clusters_reference(text: str) -> list[tuple[int, int, int, int]]:
+    found = []
+    for broad in pf._BROAD_RUN.finditer(text):
+        for m in pf._DIGIT_CLUSTER.finditer(text, *broad.span()):
+            runs = list(map(len, pf._DIGIT_RUN.findall(m.group())))
+            found.append((m.start(), m.end(), sum(runs), max(runs)))
+    return found
+
+
+def _same_shape(text: str) -> None:
+    facts = pf.TextFacts(text)
+    assert len(facts.shape()) == len(text), text
+    assert facts.broad_runs() == [m.span() for m in pf._BROAD_RUN.finditer(text)], text
+    assert facts.clusters() == _clusters_reference(text), text
+    iban = pf.pattern_regions(on_shape=(pf._IBAN_START_SHAPE,))
+    assert iban(facts) == pf.pattern_regions((pf._IBAN_START, False))(pf.TextFacts(text)), text
+
+
+@_SETTINGS
+@given(st.lists(st.sampled_from(_SHAPE_PIECES), max_size=40).map("".join))
+def test_the_shape_scans_equal_the_regexes_on_random_text(text: str) -> None:
+    _same_shape(text)
+
+
+def test_the_shape_scans_equal_the_regexes_on_the_corpus(test_corpus: Path) -> None:
+    for text in _corpus_texts(test_corpus):
+        _same_shape(text)
+
+
+def test_the_shape_table_is_the_regexes_classes() -> None:
+    table = pf._shape_table()
+    for cp in (*range(0x300), 0x663, 0x1D7D9, 0xA0, 0x2009, 0x3000, 0x212A, 0x130, 0xDCFF, 0x10FFFF):
+        c = chr(cp)
+        expected = next((shape for pattern, shape in pf._SHAPE_CLASSES if re.fullmatch(pattern, c)), "_")
+        assert chr(table[cp]) == expected, hex(cp)
+
+
+_ID_PIECES = [
+    *_SHAPE_PIECES, "536-22-8346", "912-70-1234", "AB 12 34 56 C", "QQ123456C", "12345678Z", "X1234567L",
+    "S1234567D", "131052-308T", "811228-9874", "900101-1234567", "44051401359", "046 454 286", "123 456 782",
+    "2123 45670 1", "4111 1111 1111 1111", "5500005555555559", "192.168.0.1", "fe80::1", "2001:db8::ff00:42",
+]  # fmt: skip
+_PLAIN_RECOGNIZERS = [
+    r for r in build_recognizers() if pf.Prefiltered(r, None).plain
+]  # built once: presidio's recognizers cost ~0.3 s
+
+
+@_SETTINGS
+@given(st.lists(st.sampled_from(_ID_PIECES), max_size=12).map(" ".join))
+def test_a_region_no_pattern_matches_is_one_presidio_finds_nothing_in(text: str) -> None:
+    for recognizer in _PLAIN_RECOGNIZERS:
+        found = recognizer.analyze(text, recognizer.supported_entities)  # compiles its patterns too
+        assert pf.may_match(recognizer, text) or found == [], (type(recognizer).__name__, text)
+
+
+def test_only_presidios_own_analyze_is_skipped() -> None:
+    names = {type(r).__name__ for r in build_recognizers()} - {type(r).__name__ for r in _PLAIN_RECOGNIZERS}
+    assert names == {"OfflineEmailRecognizer", "ShapedPhoneRecognizer", "IbanRecognizer"}
+    ssn = next(r for r in _PLAIN_RECOGNIZERS if type(r).__name__ == "UsSsnRecognizer")
+    ssn.analyze("536-22-8346", ssn.supported_entities)
+    assert pf.may_match(ssn, "SSN 536-22-8346") and not pf.may_match(ssn, "Released 2024-11-21")
