@@ -237,7 +237,8 @@ def may_match(recognizer: PatternRecognizer, text: str) -> bool:
     thirds of pass 1's national-ID time) though most digit clusters are no ID; one `search` with the
     pattern's own compiled regex answers first. A pattern presidio has not compiled with these flags yet
     is left to presidio (True); so are recognizers with an analyze of their own (`Prefiltered.plain`)."""
-    for pattern in recognizer.patterns:
+    # has-type: with numpy imported here mypy loses presidio's un-annotated `self.patterns` (a list[Pattern])
+    for pattern in recognizer.patterns:  # type: ignore[has-type]
         if pattern.compiled_regex is None or pattern.compiled_with_flags != recognizer.global_regex_flags:
             return True  # analyze compiles it (the first call); it then runs as presidio runs it
         try:
