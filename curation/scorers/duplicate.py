@@ -161,15 +161,15 @@ class _Bands:
     __slots__ = ("_ranges", "_tables")
 
     def __init__(self, b: int, r: int) -> None:
-        self._ranges = [(8 * i * r, 8 * (i + 1) * r) for i in range(b)]  # byte offsets of uint64 rows
+        self._ranges = [(i * r, (i + 1) * r) for i in range(b)]  # each band's rows
         self._tables: list[dict[bytes, list[int]]] = [{} for _ in range(b)]
 
     def query_and_insert(self, signature: np.ndarray, key: int) -> set[int]:
         """The keys inserted before that share a band with `signature`; then `key` is inserted."""
-        raw = signature.tobytes()
+        raw, size = signature.tobytes(), signature.itemsize  # rows -> byte offsets, whatever the dtype
         found: set[int] = set()
         for (lo, hi), table in zip(self._ranges, self._tables, strict=True):
-            keys = table.setdefault(raw[lo:hi], [])
+            keys = table.setdefault(raw[lo * size : hi * size], [])
             found.update(keys)
             keys.append(key)
         return found

@@ -221,9 +221,10 @@ class Prefiltered:
             return self.recognizer.analyze(text, entities, artifacts)
         found = []
         for lo, hi in regions:
-            if self.plain and not may_match(self.recognizer, text[lo:hi]):  # type: ignore[arg-type]
+            piece = text[lo:hi]
+            if self.plain and not may_match(self.recognizer, piece):  # type: ignore[arg-type]
                 continue
-            for r in self.recognizer.analyze(text[lo:hi], entities, artifacts):
+            for r in self.recognizer.analyze(piece, entities, artifacts):
                 if (lo > 0 and r.start < EDGE) or (hi < len(text) and r.end > hi - lo - EDGE):
                     return self.recognizer.analyze(text, entities, artifacts)  # the cut may have made it
                 r.start, r.end = r.start + lo, r.end + lo
