@@ -40,7 +40,7 @@ from curation.policy import TierPolicy, load_policy
 from curation.scorers import DuplicateScorer
 from curation.sources import SourceRegistry, load_registry
 from curation.tiers import read_overrides, read_rules
-from pipelines import incremental, stages
+from pipelines import incremental, scoring, stages
 from pipelines import run_records as records
 from pipelines.core.embedding import Embedder, embedder_for
 from pipelines.core.index_store import BuildInfo
@@ -85,7 +85,7 @@ class IngestRun:
     profile: RunProfile
     runner: Runner = field(default_factory=LocalRunner)  # where score and embed compute (pipelines.runners)
     loaded: stages.Loaded | None = None
-    scores: stages.Scores = field(default_factory=dict)
+    scores: scoring.Scores = field(default_factory=dict)
     tiered: stages.Tiered | None = None
     policy: TierPolicy | None = None  # the tier stage's, with the steward's group rules (None: uncurated)
     nodes: list[TextNode] = field(default_factory=list)
@@ -206,7 +206,7 @@ def _score(run: IngestRun, st: StageHandle) -> None:
     steward = None
     if run.options.steward_overrides:  # decisions so far teach relevance (curation.feedback)
         steward = steward_exemplars(run.layout, chars=run.settings.curation.relevance_chars)
-    build = partial(stages.build_scorers, run.settings, run.registry, steward=steward)
+    build = partial(scoring.build_scorers, run.settings, run.registry, steward=steward)
     scorers = build(run.embedder)
     deps = incremental.score_deps(run.settings, run.embedder.model_label)
     stored = run.state.stored(run.versions, deps) if run.state is not None else {}

@@ -3,7 +3,7 @@
     .venv/bin/python -m eval.bench.score_pool                      # the test corpus, 3 runs a side
     .venv/bin/python -m eval.bench.score_pool --corpus DIR --copies 4 --workers 2 --reps 3 --json out.json
 
-`stages.score_documents` with every scorer that needs no model (age, trust, sensitive, duplicate, quality;
+`scoring.score_documents` with every scorer that needs no model (age, trust, sensitive, duplicate, quality;
 relevance is a model call that stays in the run's process either way), as the ingest flow calls it:
 `in_process` is `[scoring] workers = 1`; `fork` and `forkserver` are `workers = N` with `pool_min_docs = 0`
 and that start method, so the pool's whole cost (starting the workers, shipping documents and results) is
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--copies and --reps must be >= 1 and --workers >= 2")
 
     from curation.sources import load_registry
-    from pipelines import stages
+    from pipelines import scoring, stages
     from pipelines.core.settings import CurationSettings, ScoringSettings
 
     registry = load_registry(common.REPO / "sources.toml")
@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     def side(name: str) -> Callable[[], object]:
         def run() -> None:
             scorers = non_model_scorers(registry, today)
-            scores, _ = stages.score_documents(docs, scorers, scoring=settings[name])
+            scores, _ = scoring.score_documents(docs, scorers, scoring=settings[name])
             results[name] = {i: {n: (r.score, r.reasons, repr(r.details)) for n, r in s.items()}
                              for i, s in scores.items()}  # fmt: skip
 
         return run
 
-    stages.score_documents(docs[:50], non_model_scorers(registry, today))  # warm-up: imports, presidio
+    scoring.score_documents(docs[:50], non_model_scorers(registry, today))  # warm-up: imports, presidio
     timings = common.alternate({name: side(name) for name in SIDES}, args.reps)
     for name in SIDES[1:]:
         if results[name] != results["in_process"]:

@@ -3,8 +3,8 @@
     .venv/bin/python -m eval.bench.scorers          # the test corpus (~255 documents), 3 runs
     .venv/bin/python -m eval.bench.scorers --corpus vetted-data/corpus/demo --reps 1
 
-Every scorer from `pipelines.stages.build_scorers` over every readable document, in the flow's order, timed
-by `stages.score_documents` itself; the embedding cache is off, so relevance pays for its model calls. Each
+Every scorer from `pipelines.scoring.build_scorers` over every readable document, in the flow's order, timed
+by `scoring.score_documents` itself; the embedding cache is off, so relevance pays for its model calls. Each
 line gives docs/s, MB/s of text, and the scorer's share of the scoring time (the ratio that says what to
 optimise).
 """
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = common.parser(__doc__).parse_args(argv)
 
     from curation.sources import load_registry
-    from pipelines import stages
+    from pipelines import scoring, stages
     from pipelines.core.embedding import Embedder
 
     corpus = common.corpus(args.corpus)
@@ -31,9 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     embedder = Embedder(device=settings.embedding.device, batch_size=settings.embedding.batch_size)
     loaded = stages.load_documents(corpus, registry, settings.curation)
     docs = loaded.documents
-    scorers = stages.build_scorers(settings, registry, embedder)
-    stages.score_documents(docs[:20], scorers)  # warm-up: model load, presidio recognizers
-    runs = [stages.score_documents(docs, scorers)[1] for _ in range(args.reps)]
+    scorers = scoring.build_scorers(settings, registry, embedder)
+    scoring.score_documents(docs[:20], scorers)  # warm-up: model load, presidio recognizers
+    runs = [scoring.score_documents(docs, scorers)[1] for _ in range(args.reps)]
     seconds = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
     total = sum(seconds.values())
     mb = sum(len(d.text.encode()) for d in docs) / 1e6

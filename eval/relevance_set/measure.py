@@ -94,7 +94,7 @@ def default_scorer(embed: Callable[[list[str]], np.ndarray] | None = None) -> Re
     """The scorer as the ingestion run builds it from default settings (embedder: the packaged MiniLM)."""
     from pipelines.core.embedding import Embedder
     from pipelines.core.settings import CurationSettings, DomainSettings
-    from pipelines.stages import relevance_scorer
+    from pipelines.scoring import relevance_scorer
 
     return relevance_scorer(embed or Embedder().embed, DomainSettings(), CurationSettings())
 

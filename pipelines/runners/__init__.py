@@ -15,12 +15,12 @@ from llama_index.core.schema import TextNode
 
 from curation.models import Document, QuarantineRecord
 from curation.scorers import Scorer
-from pipelines import stages
+from pipelines import scoring, stages
 from pipelines.core.embedding import Embedder
 from pipelines.core.settings import ScoringSettings, Settings
 from pipelines.observability.profiler import StageHandle
 
-# The run's scorers from an embedder: `partial(stages.build_scorers, settings, registry, steward=...)`. A
+# The run's scorers from an embedder: `partial(scoring.build_scorers, settings, registry, steward=...)`. A
 # runner that scores elsewhere builds them there with an embedder of its own.
 ScorerBuilder = Callable[[Embedder], list[Scorer]]
 
@@ -32,16 +32,16 @@ class Runner(Protocol):
         self,
         docs: Sequence[Document],
         scorers: Sequence[Scorer],
-        kept: stages.Scores,
+        kept: scoring.Scores,
         *,
         build: ScorerBuilder,
         embedder: Embedder,
         st: StageHandle,
         failures: dict[str, QuarantineRecord] | None = None,
-    ) -> tuple[stages.Scores, dict[str, float]]:
-        """`stages.score_documents(docs, scorers, kept)`: the scores and each scorer's seconds. `build`
+    ) -> tuple[scoring.Scores, dict[str, float]]:
+        """`scoring.score_documents(docs, scorers, kept)`: the scores and each scorer's seconds. `build`
         and `embedder` (the run's) let a runner build the same scorers elsewhere. `failures`, where the
-        runner supports it: documents a scorer raised on, left out of the scores (stages.score_documents)."""
+        runner supports it: documents a scorer raised on, left out of the scores (scoring.score_documents)."""
         ...
 
     def embed(self, nodes: list[TextNode], embedder: Embedder, *, st: StageHandle) -> None:
@@ -62,14 +62,14 @@ class LocalRunner:
         self,
         docs: Sequence[Document],
         scorers: Sequence[Scorer],
-        kept: stages.Scores,
+        kept: scoring.Scores,
         *,
         build: ScorerBuilder,
         embedder: Embedder,
         st: StageHandle,
         failures: dict[str, QuarantineRecord] | None = None,
-    ) -> tuple[stages.Scores, dict[str, float]]:
-        return stages.score_documents(docs, scorers, kept, scoring=self.scoring, failures=failures)
+    ) -> tuple[scoring.Scores, dict[str, float]]:
+        return scoring.score_documents(docs, scorers, kept, scoring=self.scoring, failures=failures)
 
     def embed(self, nodes: list[TextNode], embedder: Embedder, *, st: StageHandle) -> None:
         stages.embed_chunks(nodes, embedder)

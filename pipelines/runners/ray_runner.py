@@ -4,9 +4,9 @@
     vetted ingest --runner ray  # with [ray] address = "head:6379": a running cluster
 
 score: the documents in `[ray] partitions` contiguous partitions, one Ray task each. A task builds the
-run's scorers in its worker (the same `stages.build_scorers`, with an embedder of its own and no embedding
+run's scorers in its worker (the same `scoring.build_scorers`, with an embedder of its own and no embedding
 cache: the cache is a SQLite file in the driver's work folder) and scores its partition with
-`stages.score_documents`, kept scores included. Duplicate detection compares documents with each other, so
+`scoring.score_documents`, kept scores included. Duplicate detection compares documents with each other, so
 it stays global: the driver runs the DuplicateScorer over all documents (MinHash + LSH, a small share of
 the scoring time), and a near-duplicate pair split across partitions is found as in a local run.
 
@@ -39,7 +39,7 @@ from llama_index.core.schema import TextNode
 
 from curation.models import Document, QuarantineRecord
 from curation.scorers import DuplicateScorer, Scorer
-from pipelines import stages
+from pipelines import scoring
 from pipelines.core.embedding import Embedder
 from pipelines.core.settings import RaySettings, Settings
 from pipelines.observability.profiler import StageHandle
@@ -136,13 +136,13 @@ class RayRunner:
         self,
         docs: Sequence[Document],
         scorers: Sequence[Scorer],
-        kept: stages.Scores,
+        kept: scoring.Scores,
         *,
         build: ScorerBuilder,
         embedder: Embedder,
         st: StageHandle,
         failures: dict[str, QuarantineRecord] | None = None,  # unused on Ray: a scorer's error fails the run
-    ) -> tuple[stages.Scores, dict[str, float]]:
+    ) -> tuple[scoring.Scores, dict[str, float]]:
         connect(self.options)
         everywhere = [s for s in scorers if isinstance(s, GLOBAL_SCORERS)]
         gpus = 1 if embedder.device == "cuda" else 0  # the relevance scorer embeds each document
@@ -152,7 +152,7 @@ class RayRunner:
             mine = [docs[i] for i in part]
             mine_kept = {d.doc_id: kept[d.doc_id] for d in mine if d.doc_id in kept}
             refs.append(_score_partition.options(num_gpus=gpus).remote(builder, spec, mine, mine_kept))
-        merged, seconds = stages.score_documents(docs, everywhere, kept)  # while the partitions run
+        merged, seconds = scoring.score_documents(docs, everywhere, kept)  # while the partitions run
         worker_cpu = worker_wall = 0.0
         for part_scores, part_seconds, cpu_s, wall_s in ray.get(refs):
             for doc_id, results in part_scores.items():
@@ -229,12 +229,12 @@ class EmbedActor:
 
 @ray.remote
 def _score_partition(
-    build: ScorerBuilder, spec: dict[str, Any], docs: list[Document], kept: stages.Scores
-) -> tuple[stages.Scores, dict[str, float], float, float]:
+    build: ScorerBuilder, spec: dict[str, Any], docs: list[Document], kept: scoring.Scores
+) -> tuple[scoring.Scores, dict[str, float], float, float]:
     """One partition through the run's per-document scorers, built here; with the task's CPU and wall."""
     cpu, wall = time.process_time(), time.perf_counter()
     scorers = [s for s in build(Embedder(**spec)) if not isinstance(s, GLOBAL_SCORERS)]
-    scores, seconds = stages.score_documents(docs, scorers, kept)
+    scores, seconds = scoring.score_documents(docs, scorers, kept)
     return scores, seconds, time.process_time() - cpu, time.perf_counter() - wall
 
 

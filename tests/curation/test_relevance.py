@@ -9,7 +9,7 @@ import pytest
 from curation.models import Document
 from curation.scorers.relevance import DEFAULT_OFF_DOMAIN_EXEMPLARS, RelevanceScorer
 from pipelines.core.settings import CurationSettings, DomainSettings
-from pipelines.stages import relevance_scorer
+from pipelines.scoring import relevance_scorer
 
 # Synthetic IT helpdesk tickets (written for this test): what a company's support queue holds.
 TICKETS = [

@@ -14,7 +14,7 @@ from curation.models import Document, Tier
 from curation.steward import StewardDB
 from pipelines import ingest
 from pipelines.core.settings import CurationSettings, DomainSettings
-from pipelines.stages import relevance_scorer
+from pipelines.scoring import relevance_scorer
 from tests.conftest import settings_for
 from tests.pipelines.test_incremental import _write, corpus  # noqa: F401 (the fixture)
 

@@ -14,7 +14,7 @@ from curation.layout import WorkLayout
 from curation.scorers.quality import QualityScorer
 from curation.table import read_documents
 from eval import workdirs
-from pipelines import ingest, stages
+from pipelines import ingest, scoring
 from pipelines.core.index_files import current_build, read_chunks
 from pipelines.core.settings import ScoringSettings
 from tests.conftest import REPO_ROOT, settings_for
@@ -110,7 +110,7 @@ def test_a_document_a_scorer_raises_on_is_quarantined_and_the_run_publishes_the_
         return real_score(self, doc)
 
     monkeypatch.setattr(QualityScorer, "score", failing_on_vacuum)
-    monkeypatch.setattr(stages, "available_cores", lambda: 2)  # the pool starts on a 1-core CI machine too
+    monkeypatch.setattr(scoring, "available_cores", lambda: 2)  # the pool starts on a 1-core CI machine too
     done = ingest.run(settings, corpus, settings.layout, embedder=embedder)
     summary = json.loads(done.run_folder.summary.read_text())
     assert summary["inputs"] == 3 and summary["documents"] == 2 and summary["quarantined"] == 1

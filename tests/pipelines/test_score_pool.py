@@ -17,7 +17,7 @@ from curation.policy import load_policy
 from curation.scorers import Scorer
 from curation.sources import load_registry
 from eval.bench.scorers_2kb import non_model_scorers
-from pipelines import stages
+from pipelines import scoring, stages
 from pipelines.core.settings import CurationSettings, ScoringSettings
 from tests.conftest import REPO_ROOT
 
@@ -50,7 +50,7 @@ def docs(test_corpus: Path, registry) -> list[Document]:
     return stages.load_documents(test_corpus, registry, CurationSettings()).documents
 
 
-def _flat(scores: stages.Scores) -> list[tuple[str, list[tuple[str, float, list[str], str]]]]:
+def _flat(scores: scoring.Scores) -> list[tuple[str, list[tuple[str, float, list[str], str]]]]:
     return [
         (doc_id, [(name, r.score, r.reasons, repr(r.details)) for name, r in results.items()])
         for doc_id, results in scores.items()
@@ -59,9 +59,9 @@ def _flat(scores: stages.Scores) -> list[tuple[str, list[tuple[str, float, list[
 
 def test_pooled_scores_tiers_and_order_equal_the_in_process_stage(docs, registry) -> None:
     today = date(2026, 11, 26)
-    here, here_seconds = stages.score_documents(docs, non_model_scorers(registry, today), scoring=IN_PROCESS)
+    here, here_seconds = scoring.score_documents(docs, non_model_scorers(registry, today), scoring=IN_PROCESS)
     pooled_scorers = non_model_scorers(registry, today)
-    pooled, pooled_seconds = stages.score_documents(docs, pooled_scorers, scoring=POOLED)
+    pooled, pooled_seconds = scoring.score_documents(docs, pooled_scorers, scoring=POOLED)
     assert _flat(pooled) == _flat(here)  # every result, in document and scorer order
     assert list(pooled_seconds) == list(here_seconds)
     # the pooled scorers' stats count every document, as their own score_many would have
@@ -74,14 +74,14 @@ def test_pooled_scores_tiers_and_order_equal_the_in_process_stage(docs, registry
     ]
 
 
-@pytest.mark.parametrize("scoring", [POOLED, IN_PROCESS], ids=["pooled", "in_process"])
-def test_a_document_a_scorer_raises_on_is_quarantined_and_the_rest_scored(docs, registry, scoring) -> None:
+@pytest.mark.parametrize("settings", [POOLED, IN_PROCESS], ids=["pooled", "in_process"])
+def test_a_document_a_scorer_raises_on_is_quarantined_and_the_rest_scored(docs, registry, settings) -> None:
     bad = docs[len(docs) // 2]
     marker = bad.text[:40]
     assert sum(marker in d.text for d in docs) == 1, "the marker must pick one document"
     scorers = [*non_model_scorers(registry, date(2026, 11, 26))[:2], FailingOn(marker)]
     failures: dict = {}
-    scores, _ = stages.score_documents(docs, scorers, scoring=scoring, failures=failures)
+    scores, _ = scoring.score_documents(docs, scorers, scoring=settings, failures=failures)
     assert list(failures) == [bad.doc_id]
     record = failures[bad.doc_id]
     assert (record.path, record.source, record.reason) == (bad.path, bad.source, "scorer_error")
@@ -93,14 +93,14 @@ def test_a_document_a_scorer_raises_on_is_quarantined_and_the_rest_scored(docs, 
 
 
 def test_without_a_quarantine_a_scorer_error_fails_the_stage(docs, registry) -> None:
-    with pytest.raises(stages.ScoringError, match="quality scorer raised ValueError"):
-        stages.score_documents(docs, [FailingOn(docs[0].text[:40])], scoring=POOLED)
+    with pytest.raises(scoring.ScoringError, match="quality scorer raised ValueError"):
+        scoring.score_documents(docs, [FailingOn(docs[0].text[:40])], scoring=POOLED)
 
 
 def test_one_core_or_few_documents_score_in_process(monkeypatch) -> None:
-    monkeypatch.setattr(stages, "available_cores", lambda: 1)
-    assert stages.pool_workers(ScoringSettings(workers=2, pool_min_docs=0), 10_000) == 1
-    monkeypatch.setattr(stages, "available_cores", lambda: 2)
-    assert stages.pool_workers(ScoringSettings(workers="auto", pool_min_docs=500), 499) == 1
-    assert stages.pool_workers(ScoringSettings(workers="auto", pool_min_docs=500), 500) == 2
-    assert stages.pool_workers(ScoringSettings(workers=1, pool_min_docs=0), 10_000) == 1
+    monkeypatch.setattr(scoring, "available_cores", lambda: 1)
+    assert scoring.pool_workers(ScoringSettings(workers=2, pool_min_docs=0), 10_000) == 1
+    monkeypatch.setattr(scoring, "available_cores", lambda: 2)
+    assert scoring.pool_workers(ScoringSettings(workers="auto", pool_min_docs=500), 499) == 1
+    assert scoring.pool_workers(ScoringSettings(workers="auto", pool_min_docs=500), 500) == 2
+    assert scoring.pool_workers(ScoringSettings(workers=1, pool_min_docs=0), 10_000) == 1

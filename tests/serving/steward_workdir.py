@@ -11,7 +11,8 @@ from curation.policy import TierPolicy
 from curation.table import SCORE_NAMES, documents_table, write_documents
 from pipelines.core.index_store import write_build
 from pipelines.core.settings import Settings, load_settings
-from pipelines.stages import Scores, Tiered, chunk_documents, embed_chunks, tier_documents
+from pipelines.scoring import Scores
+from pipelines.stages import Tiered, chunk_documents, embed_chunks, tier_documents
 
 EMAIL = "jane.doe@acme-corp.com"  # the raw value the steward page must never show
 HR_TEXT = (
