@@ -57,7 +57,7 @@ def two_kb_documents(corpus: Path, registry) -> list:  # type: ignore[no-untyped
 
 
 def non_model_scorers(registry, today: date) -> list:  # type: ignore[no-untyped-def]
-    """The ingest flow's scorers that need no model, with the flow's arguments (pipelines.stages)."""
+    """The ingest flow's scorers that need no model, with the flow's arguments (pipelines.scoring)."""
     from curation.scorers.age import AgeScorer
     from curation.scorers.duplicate import DuplicateScorer
     from curation.scorers.quality import QualityScorer

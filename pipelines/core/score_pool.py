@@ -17,7 +17,7 @@ task) ran at 0.25x of one process:
 
 A scorer that raises on a chunk is retried document by document in the worker, so one bad document costs
 only its own quarantine record (`score_chunk`, the same code the in-process stage runs). Which scorers may
-go to the pool, and when a pool is worth its start, is the stage's decision (pipelines.stages).
+go to the pool, and when a pool is worth its start, is the stage's decision (pipelines.scoring).
 """
 
 from __future__ import annotations
