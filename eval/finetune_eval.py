@@ -14,6 +14,8 @@ for the others whether it refused anyway (`false_refusal`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -22,6 +24,7 @@ from typing import Any
 
 from eval.metrics import groundedness, is_refusal, mean, token_f1
 from pipelines.core.embedding import Embedder
+from pipelines.observability.fsio import atomic_write_json
 from pipelines.training.data import Example
 
 _CITED = re.compile(r"\[(\d+)\]")
@@ -85,13 +88,59 @@ def score_example(e: Example, answer: str, embedder: Embedder | None) -> dict[st
     return row
 
 
+def answers_key(model_dir: Path, device: str, generate: dict[str, Any]) -> str:
+    """What fixes a greedy answer besides the prompt: the weights and tokenizer (their bytes), the device
+    (fp32 on a CPU and bf16 on a GPU answer differently) and the decoding settings."""
+    h = hashlib.sha256(json.dumps({"device": device, **generate}, sort_keys=True).encode())
+    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in (".safetensors", ".json"))
+    for path in files:
+        h.update(path.name.encode())
+        with path.open("rb") as f:
+            while block := f.read(1 << 24):
+                h.update(block)
+    return h.hexdigest()
+
+
+def prompt_key(e: Example) -> str:
+    return hashlib.sha256(json.dumps(e.messages, sort_keys=True).encode()).hexdigest()
+
+
 def evaluate_model(
-    model_dir: Path, examples: Sequence[Example], embedder: Embedder | None = None, **generate: Any
+    model_dir: Path,
+    examples: Sequence[Example],
+    embedder: Embedder | None = None,
+    *,
+    answers_cache: Path | None = None,
+    **generate: Any,
 ) -> dict[str, Any]:
-    """Every held-out example answered and scored; the summary holds the means."""
-    answers, seconds = generate_answers(model_dir, examples, **generate)
-    rows = [score_example(e, a, embedder) for e, a in zip(examples, answers, strict=True)]
-    summary: dict[str, Any] = {"examples": len(rows), "s_per_example": round(seconds / max(1, len(rows)), 2)}
+    """Every held-out example answered and scored; the summary holds the means.
+
+    answers_cache: a folder of answers already given by these same weights to these same prompts
+    (`answers_key`): only the prompts it lacks are generated, and what is generated is added. The flow
+    passes it for the base model, whose weights never change, so a second `vetted finetune` on the same
+    held-out prompts skips the base model's ~16 minutes of CPU generation; scores are always recomputed,
+    since the targets may change while the prompts do not."""
+    import torch
+
+    answers: dict[str, str] = {}
+    cache_file = None
+    if answers_cache is not None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        cache_file = answers_cache / f"answers-{answers_key(model_dir, device, generate)[:24]}.json"
+        if cache_file.exists():
+            answers = json.loads(cache_file.read_text(encoding="utf-8"))
+    todo = [e for e in examples if prompt_key(e) not in answers]
+    generated, seconds = generate_answers(model_dir, todo, **generate) if todo else ([], 0.0)
+    answers.update({prompt_key(e): a for e, a in zip(todo, generated, strict=True)})
+    if cache_file is not None and todo:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cache_file, answers)
+    rows = [score_example(e, answers[prompt_key(e)], embedder) for e in examples]
+    summary: dict[str, Any] = {
+        "examples": len(rows),
+        "generated": len(todo),  # the rest came from answers_cache
+        "s_per_example": round(seconds / len(todo), 2) if todo else None,
+    }
     for name in ("token_f1", "cited_accuracy", "citation_precision", "groundedness", "correct_refusal",
                  "false_refusal"):
         value = mean(r.get(name) for r in rows)

@@ -202,9 +202,10 @@ def finetune_flow(
         examples = heldout(read_training_data(layout).examples, eval_limit)
         with profile.stage("finetune_evaluate") as st:
             embedder = Embedder(device=settings.embedding.device)
-            limits = {"max_new_tokens": eval_max_new_tokens}
-            base = evaluate_model(base_dir, examples, embedder, **limits)
-            tuned = evaluate_model(layout.tuned_model_dir, examples, embedder, **limits)
+            most = eval_max_new_tokens
+            cache = layout.cache_dir / "finetune_base_answers"  # the base weights never change
+            base = evaluate_model(base_dir, examples, embedder, answers_cache=cache, max_new_tokens=most)
+            tuned = evaluate_model(layout.tuned_model_dir, examples, embedder, max_new_tokens=most)
             evaluation.update(compare(base, tuned))
             st.items(items_in=2 * len(examples))
         atomic_write_json(folder.path / "finetune_eval.json", evaluation | {"base": base, "tuned": tuned})
