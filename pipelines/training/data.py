@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import re
 from collections import Counter
@@ -52,6 +53,8 @@ FAQ_PATH = "/faq/"  # the Python FAQ pages, as the corpus lays them out (product
 FOLDOC_SOURCE = "kb-foldoc"  # definitions: asked as "What is <headword>?"
 TARGET_MAX_CHARS = 400  # the answer's first sentences up to this: short targets, sequences under 512 tokens
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+log = logging.getLogger(__name__)
 
 
 class MissingIndexError(RuntimeError):
@@ -109,6 +112,11 @@ def build_examples(
     keep = np.array([r["doc_id"] in safe for r in every], dtype=bool)  # the build re-checked: tiers now
     rows, vectors = [r for r, k in zip(every, keep, strict=True) if k], vectors[keep]
     items = [item for doc in docs for item in _items(doc, rows, corpus_dir)]
+    missing = [d["path"] for d in docs if FAQ_PATH in d["path"] and not _page(corpus_dir, d["path"])]
+    if missing:  # each becomes one "section" example instead of one per question: say why, and the fix
+        log.warning("%d FAQ page(s) not found under %s (%s...): built as sections; pass the corpus "
+                    "the work folder was curated from (`vetted finetune data --corpus DIR`)",
+                    len(missing), corpus_dir, missing[0])  # fmt: skip
 
     rng = random.Random(seed)
     doc_ids = sorted({i.doc_id for i in items})
@@ -157,8 +165,8 @@ def _items(doc: dict[str, Any], rows: list[dict[str, Any]], corpus_dir: Path | N
     own = [i for i, r in enumerate(rows) if r["doc_id"] == doc["doc_id"]]
     if not own:  # safe now but not in this build (approved since): nothing to put in a prompt yet
         return []
-    page = corpus_dir / doc["path"] if corpus_dir is not None else None
-    if FAQ_PATH in doc["path"] and page is not None and page.is_file():
+    page = _page(corpus_dir, doc["path"])
+    if FAQ_PATH in doc["path"] and page is not None:
         stored = " ".join(doc["text"].split())
         items = []
         for _, question, answer in faq_sections(page.read_text(encoding="utf-8")):
@@ -181,6 +189,12 @@ def _items(doc: dict[str, Any], rows: list[dict[str, Any]], corpus_dir: Path | N
     question = f"What is {doc['title']}?" if foldoc else f"What does {doc['title']} say?"
     gold = PromptSource(doc["title"], doc["source"], text)
     return [_Item(doc["doc_id"], "section", question, answer, gold, first)]
+
+
+def _page(corpus_dir: Path | None, path: str) -> Path | None:
+    """The document's source file in the corpus folder, if it is there."""
+    page = corpus_dir / path if corpus_dir is not None else None
+    return page if page is not None and page.is_file() else None
 
 
 def first_sentences(text: str, max_chars: int = TARGET_MAX_CHARS) -> str:

@@ -44,6 +44,14 @@ def test_only_documents_safe_now_are_used(workdir, examples):
     assert {"faq", "section", "refusal"} <= {e.kind for e in examples}
 
 
+def test_faq_pages_missing_from_the_corpus_folder_are_said_and_built_as_sections(workdir, tmp_path, caplog):
+    caplog.set_level("WARNING", logger="pipelines.training.data")
+    elsewhere = build_examples(WorkLayout(workdir.work_dir), tmp_path / "another-corpus", seed=3)
+    assert "faq" not in {e.kind for e in elsewhere} and "section" in {e.kind for e in elsewhere}
+    [record] = [r for r in caplog.records if "FAQ page(s) not found" in r.getMessage()]
+    assert str(tmp_path / "another-corpus") in record.getMessage() and "--corpus DIR" in record.getMessage()
+
+
 def test_heldout_documents_never_appear_in_a_training_prompt(workdir, examples):
     heldout = {e.doc_id for e in examples if e.split == "heldout"}
     assert heldout and any(e.split == "train" for e in examples)
