@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,10 @@ def generate_answers(
     *,
     max_new_tokens: int = 160,
     repetition_penalty: float = 1.1,
+    on_answer: Callable[[Example, str], None] | None = None,
 ) -> tuple[list[str], float]:
-    """Greedy answers to each example's messages, and the seconds spent generating them."""
+    """Greedy answers to each example's messages, and the seconds spent generating them; `on_answer` is
+    called with each answer as soon as it is written."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -66,6 +68,8 @@ def generate_answers(
                 repetition_penalty=repetition_penalty, pad_token_id=tokenizer.eos_token_id,
             )  # fmt: skip
         answers.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip())
+        if on_answer is not None:
+            on_answer(e, answers[-1])
     return answers, time.perf_counter() - started
 
 
@@ -116,7 +120,7 @@ def evaluate_model(
     """Every held-out example answered and scored; the summary holds the means.
 
     answers_cache: a folder of answers already given by these same weights to these same prompts
-    (`answers_key`): only the prompts it lacks are generated, and what is generated is added. The flow
+    (`answers_key`): only the prompts it lacks are generated, each added as it is written. The flow
     passes it for the base model, whose weights never change, so a second `vetted finetune` on the same
     held-out prompts skips the base model's ~16 minutes of CPU generation; scores are always recomputed,
     since the targets may change while the prompts do not."""
@@ -130,11 +134,14 @@ def evaluate_model(
         if cache_file.exists():
             answers = json.loads(cache_file.read_text(encoding="utf-8"))
     todo = [e for e in examples if prompt_key(e) not in answers]
-    generated, seconds = generate_answers(model_dir, todo, **generate) if todo else ([], 0.0)
-    answers.update({prompt_key(e): a for e, a in zip(todo, generated, strict=True)})
-    if cache_file is not None and todo:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(cache_file, answers)
+
+    def keep(e: Example, answer: str) -> None:  # each answer kept as it comes: a killed run loses one
+        answers[prompt_key(e)] = answer
+        if cache_file is not None:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(cache_file, answers)
+
+    _, seconds = generate_answers(model_dir, todo, on_answer=keep, **generate) if todo else ([], 0.0)
     rows = [score_example(e, answers[prompt_key(e)], embedder) for e in examples]
     summary: dict[str, Any] = {
         "examples": len(rows),

@@ -75,3 +75,24 @@ def test_the_key_follows_the_weights_bytes(base_model_dir, tmp_path):
 def test_no_cache_folder_generates_everything_and_writes_nothing(base_model_dir, examples, tmp_path):
     result = evaluate_model(base_model_dir, examples, **GENERATE)
     assert result["summary"]["generated"] == 2 and not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_evaluation_keeps_the_answers_it_wrote(base_model_dir, examples, tmp_path,
+                                                               monkeypatch):
+    from eval import finetune_eval
+
+    real = finetune_eval.generate_answers
+
+    def killed_after_one(model_dir, todo, *, on_answer, **generate):
+        def stop(e, answer):
+            on_answer(e, answer)
+            raise KeyboardInterrupt  # what Ctrl-C or a kill between two answers leaves
+
+        return real(model_dir, todo, on_answer=stop, **generate)
+
+    monkeypatch.setattr(finetune_eval, "generate_answers", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_model(base_model_dir, examples, answers_cache=tmp_path, **GENERATE)
+    monkeypatch.undo()
+    resumed = evaluate_model(base_model_dir, examples, answers_cache=tmp_path, **GENERATE)
+    assert resumed["summary"]["generated"] == 1
