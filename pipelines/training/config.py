@@ -39,6 +39,8 @@ class TrainSettings:
     grad_accum: int = 8
     seed: int = 0
     log_every: int = 10
+    citation_weight: float = 20.0  # loss weight of a citation's digit tokens ([2]'s "2"); 1 = a plain mean
+    refusal_weight: float = 0.25  # loss weight of a refusal target's tokens (the service's no-source answer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,10 @@ class FinetuneConfig:
                             ("train.max_seq_len", self.train.max_seq_len)):
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        for name, weight in (("citation_weight", self.train.citation_weight),
+                             ("refusal_weight", self.train.refusal_weight)):
+            if not weight > 0:
+                raise ValueError(f"train.{name} must be > 0, got {weight}")
         return self
 
     def with_steps(self, steps: int) -> FinetuneConfig:

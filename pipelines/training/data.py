@@ -19,7 +19,10 @@ What goes in:
 Distractors are the chunks nearest the gold chunk in the current index build (dot product of the stored,
 normalised MiniLM vectors, read through `pipelines.core.index_files.chunk_vectors`), from other documents:
 what the retriever would put next to the gold source, without loading the embedder or importing serving. The
-gold source takes a seeded random position among them and the target cites it as [n].
+gold source takes a seeded random position among them and the target opens by citing it: "[n] <answer>".
+The citation comes first so that it is the answer's first decision (which source, or the refusal's "I have
+no vetted source") and no run-on copy of the source can keep it from being written; with `[n]` at the end,
+the tuned model often copied on past the extract and never cited (docs/results.md, 2026-12-04).
 
 The split is by document: `heldout_share` of the documents (seeded) are held out, and no training prompt holds
 any of their text, as gold or as distractor.
@@ -143,7 +146,7 @@ def build_examples(
             sources.insert(at, item.gold)
             doc_order.insert(at, item.doc_id)
             gold_n = at + 1
-        target = NO_SAFE_CONTEXT if refusal else f"{item.answer} [{gold_n}]"
+        target = NO_SAFE_CONTEXT if refusal else f"[{gold_n}] {item.answer}"
         examples.append(
             Example(
                 example_id=f"{item.doc_id}:{k}",

@@ -74,11 +74,11 @@ def test_refusals_are_one_in_five_and_targets_cite_the_gold_source(examples):
     for e in examples:
         if e.kind == "refusal":
             continue
-        assert e.target.endswith(f"[{e.gold_n}]")
+        assert e.target.startswith(f"[{e.gold_n}] ")
         assert e.source_doc_ids[e.gold_n - 1] == e.doc_id and len(e.source_doc_ids) == 3
         assert f"[{e.gold_n}] " in e.messages[1]["content"]
         # the answer is the gold source's own text (FOLDOC's {link} braces left out)
-        answer = e.target.rsplit(" [", 1)[0]
+        answer = e.target.split("] ", 1)[1]
         gold_block = re.sub(r"[{}]", "", e.messages[1]["content"].split(f"[{e.gold_n}] ", 1)[1])
         assert " ".join(answer.split())[:80] in " ".join(gold_block.split())
         positions.add(e.gold_n)
