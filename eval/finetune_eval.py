@@ -133,12 +133,12 @@ def evaluate_model(
         cache_file = answers_cache / f"answers-{answers_key(model_dir, device, generate)[:24]}.json"
         if cache_file.exists():
             answers = json.loads(cache_file.read_text(encoding="utf-8"))
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
     todo = [e for e in examples if prompt_key(e) not in answers]
 
     def keep(e: Example, answer: str) -> None:  # each answer kept as it comes: a killed run loses one
         answers[prompt_key(e)] = answer
         if cache_file is not None:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(cache_file, answers)
 
     _, seconds = generate_answers(model_dir, todo, on_answer=keep, **generate) if todo else ([], 0.0)

@@ -11,7 +11,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from pipelines.core.prompt import NO_SAFE_CONTEXT, PromptSource, build_prompt
 from pipelines.training.config import FinetuneConfig
 from pipelines.training.data import Example
-from pipelines.training.lora import IGNORE, citation_marks, token_weights, tokenize, weighted_loss
+from pipelines.training.lora import tokenize
+from pipelines.training.weights import IGNORE, citation_marks, token_weights, weighted_loss
 
 SOURCES = [
     PromptSource("VACUUM", "product-docs-postgresql", "VACUUM reclaims storage occupied by dead tuples."),
